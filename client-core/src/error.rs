@@ -1,0 +1,51 @@
+use domain::{DocumentError, InputError, Issue};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// What can go wrong with the device store, each with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no fieldsync store at {0}: create one with `fieldsync init`")]
+    NotInitialised(PathBuf),
+    #[error("a fieldsync store already exists at {0}")]
+    AlreadyInitialised(PathBuf),
+    #[error(
+        "the store at {path} was written by a newer fieldsync (schema {found}, this build knows {known}): update fieldsync"
+    )]
+    NewerStore { path: PathBuf, found: i64, known: i64 },
+    #[error("no record {0}")]
+    NotFound(String),
+    #[error("label {label} names {count} records; use the record id instead")]
+    AmbiguousLabel { label: String, count: usize },
+    #[error("record {0} already exists: use edit to change it")]
+    AlreadyExists(Uuid),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{}", invalid_message(.issues))]
+    Invalid { issues: Vec<Issue> },
+    #[error("{0}")]
+    BadEdit(String),
+    #[error("record {record}: change {index} cannot be used: {reason}")]
+    BadChange { record: Uuid, index: usize, reason: String },
+    #[error("record {record}: {source}")]
+    Document { record: Uuid, source: Box<DocumentError> },
+    #[error("the store's database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+fn invalid_message(issues: &[Issue]) -> String {
+    let lines: Vec<String> = issues.iter().map(|i| format!("  {i}")).collect();
+    format!(
+        "the record was not saved; fix these and try again:\n{}",
+        lines.join("\n")
+    )
+}
+
+impl StoreError {
+    pub(crate) fn document(record: Uuid) -> impl FnOnce(DocumentError) -> StoreError {
+        move |source| StoreError::Document {
+            record,
+            source: Box::new(source),
+        }
+    }
+}

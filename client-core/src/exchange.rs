@@ -1,0 +1,179 @@
+//! Changes in and out: merging what other devices made, the outbox of unacknowledged local changes, and
+//! acknowledgements. The sync protocol and a USB bundle are both built on these.
+
+use crate::error::StoreError;
+use crate::neighbourhood::parse_id;
+use crate::store::{Origin, Store};
+use automerge::{Automerge, Change, ReadDoc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Changes of one record's document, as raw Automerge change bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentChanges {
+    pub record_id: Uuid,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A local change a server has not acknowledged yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxChange {
+    pub record_id: Uuid,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportReport {
+    /// Changes this store did not have before.
+    pub new_changes: usize,
+    /// Records that changed (created or edited) by the import.
+    pub records_changed: Vec<Uuid>,
+    /// Records whose changes were kept but cannot be shown yet: their earlier changes have not arrived, or the
+    /// document is not a record this build can read. Nothing is dropped; a later import completes them.
+    pub incomplete: Vec<(Uuid, String)>,
+}
+
+impl Store {
+    /// Every change of every record, for a peer that has nothing (or to write a full bundle).
+    pub fn export_changes(&self) -> Result<Vec<DocumentChanges>, StoreError> {
+        let ids = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT record_id FROM documents ORDER BY record_id")?;
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        ids.iter()
+            .map(|id| {
+                let id = parse_id(id)?;
+                let doc = self
+                    .load_document(id)?
+                    .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+                Ok(DocumentChanges {
+                    record_id: id,
+                    changes: doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Merges changes made elsewhere, in one transaction: every change is parsed before anything is written, so
+    /// a malformed one rejects the whole batch and changes nothing. Merged records are validated and their
+    /// issues recorded, but never refused: they are another device's facts, and refusing them would lose data.
+    pub fn import_changes(&mut self, batch: &[DocumentChanges]) -> Result<ImportReport, StoreError> {
+        let parsed = batch
+            .iter()
+            .map(|doc| {
+                let changes = doc
+                    .changes
+                    .iter()
+                    .enumerate()
+                    .map(|(index, bytes)| {
+                        Change::from_bytes(bytes.clone()).map_err(|e| StoreError::BadChange {
+                            record: doc.record_id,
+                            index,
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((doc.record_id, changes))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(|| {
+            let mut report = ImportReport::default();
+            for (id, changes) in parsed {
+                let mut doc = self
+                    .load_document(id)?
+                    .unwrap_or_else(|| Automerge::new().with_actor(self.identity().actor.clone()));
+                let fresh: Vec<Change> = changes
+                    .into_iter()
+                    .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+                    .collect();
+                if fresh.is_empty() {
+                    continue;
+                }
+                doc.apply_changes(fresh.clone()).map_err(|e| StoreError::BadChange {
+                    record: id,
+                    index: 0,
+                    reason: e.to_string(),
+                })?;
+                report.new_changes += fresh.len();
+                let rows: Vec<(Change, Origin)> = fresh.into_iter().map(|c| (c, Origin::Remote)).collect();
+                let missing = doc.get_missing_deps(&[]);
+                let derived = if missing.is_empty() {
+                    Some(self.derive(id, &doc))
+                } else {
+                    None
+                };
+                match derived {
+                    Some(Ok(derived)) => {
+                        self.persist(id, &doc, &rows, Some(&derived))?;
+                        report.records_changed.push(id);
+                    }
+                    Some(Err(error)) => {
+                        self.persist(id, &doc, &rows, None)?;
+                        report.incomplete.push((id, error.to_string()));
+                    }
+                    None => {
+                        self.persist(id, &doc, &rows, None)?;
+                        report
+                            .incomplete
+                            .push((id, format!("waiting for {} earlier changes", missing.len())));
+                    }
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    /// Local changes no server has acknowledged, oldest first. Compaction never removes these.
+    pub fn outbox(&self) -> Result<Vec<OutboxChange>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT record_id, hash, bytes FROM changes WHERE origin = 'local' AND acknowledged = 0 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })?;
+        rows.map(|row| {
+            let (id, hash, bytes) = row?;
+            Ok(OutboxChange {
+                record_id: parse_id(&id)?,
+                hash: hex(&hash),
+                bytes,
+            })
+        })
+        .collect()
+    }
+
+    /// Records that a server durably holds these changes (by hash, as hex). Unknown hashes are ignored.
+    pub fn acknowledge(&mut self, hashes: &[String]) -> Result<usize, StoreError> {
+        self.write(|| {
+            let mut stmt = self
+                .conn
+                .prepare_cached("UPDATE changes SET acknowledged = 1 WHERE hash = ?1")?;
+            let mut count = 0;
+            for hash in hashes {
+                if let Some(bytes) = unhex(hash) {
+                    count += stmt.execute([bytes])?;
+                }
+            }
+            Ok(count)
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 {
+        return None;
+    }
+    (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}

@@ -1,0 +1,25 @@
+//! The device store of fieldsync: what a tablet app embeds.
+//!
+//! Each record is an Automerge document kept in a local SQLite file (WAL). A local edit commits, in one
+//! transaction, the change bytes, the document's heads and the materialized row that lists and lookups read, so a
+//! crash at any instant leaves the old state or the new one. Changes from elsewhere merge without loss: a field
+//! edited on two devices stays visible as a conflict with every candidate and its author.
+//!
+//! **Architecture invariant:** client-core never links the server's web or PostgreSQL stack.
+
+mod compaction;
+mod editing;
+mod error;
+mod exchange;
+mod identity;
+mod neighbourhood;
+mod queries;
+mod store;
+
+pub use compaction::CompactionReport;
+pub use editing::Saved;
+pub use error::StoreError;
+pub use exchange::{DocumentChanges, ImportReport, OutboxChange};
+pub use identity::DeviceIdentity;
+pub use queries::{ListFilter, RecordSummary, StoredRecord};
+pub use store::Store;

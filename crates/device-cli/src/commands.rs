@@ -1,0 +1,303 @@
+//! What each command does. Every failure becomes an error that says what to fix; nothing here panics on input.
+
+use crate::read_input;
+use crate::{Cli, Command, output};
+use anyhow::{Context, Result, anyhow, bail};
+use client_core::{DocumentChanges, ListFilter, Store};
+use domain::{Record, RecordType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use uuid::Uuid;
+
+/// A bundle of changes on a USB stick: every change a device holds, per record.
+#[derive(Debug, Serialize, Deserialize)]
+struct Bundle {
+    format: String,
+    version: u32,
+    from_device: Uuid,
+    documents: Vec<DocumentChanges>,
+}
+
+const BUNDLE_FORMAT: &str = "fieldsync-change-bundle";
+
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    if let Command::Init { device_name, user } = &cli.command {
+        let store = Store::init(&cli.store, device_name, user)?;
+        let id = store.identity();
+        if cli.json {
+            println!(
+                "{}",
+                json!({"store": cli.store, "device_id": id.device_id, "device_name": id.device_name, "user": id.user})
+            );
+        } else {
+            println!(
+                "created store {} for device {} ({}), user {}",
+                cli.store.display(),
+                id.device_name,
+                id.device_id,
+                id.user
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut store = Store::open(&cli.store)?;
+    match &cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Add { file } => {
+            let value = read_input::json(file.as_deref())?;
+            let saved = match value {
+                Value::Array(items) => {
+                    let records = items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, item)| {
+                            Record::from_json(item, Uuid::now_v7())
+                                .with_context(|| format!("record {} of the array", i + 1))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    store.create_batch(records)?
+                }
+                one => vec![store.create(Record::from_json(one, Uuid::now_v7())?)?],
+            };
+            if cli.json {
+                let out: Vec<Value> = saved
+                    .iter()
+                    .map(|s| json!({"id": s.id, "change": s.change, "warnings": s.warnings}))
+                    .collect();
+                println!("{}", Value::Array(out));
+            } else {
+                for s in &saved {
+                    println!("added {}", s.id);
+                    output::issues(&s.warnings);
+                }
+            }
+        }
+        Command::Edit { record, file } => {
+            let id = store.resolve_reference(record)?;
+            let patch = read_input::json(file.as_deref())?;
+            let saved = store.patch(id, &patch)?;
+            report_saved(cli, &saved, "edited");
+        }
+        Command::List {
+            record_type,
+            task,
+            status,
+            review,
+            from,
+            to,
+            all,
+        } => {
+            let record_type = record_type
+                .as_deref()
+                .map(|t| {
+                    RecordType::parse(t)
+                        .ok_or_else(|| anyhow!("unknown record type {t}; expected one of: {}", RecordType::names()))
+                })
+                .transpose()?;
+            let task = task.as_deref().map(|t| store.resolve_reference(t)).transpose()?;
+            let filter = ListFilter {
+                record_type,
+                task,
+                status: status.clone(),
+                review: review.clone(),
+                from: *from,
+                to: *to,
+                include_void: *all,
+                only_conflicts: false,
+            };
+            let rows = store.list(&filter)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                output::summaries(&rows);
+            }
+        }
+        Command::Show { record } => {
+            let stored = store.get(store.resolve_reference(record)?)?;
+            if cli.json {
+                println!("{}", output::stored_json(&stored));
+            } else {
+                output::stored(&stored);
+            }
+        }
+        Command::History { record } => {
+            let history = store.history(store.resolve_reference(record)?)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&history)?);
+            } else {
+                output::history(&history);
+            }
+        }
+        Command::Conflicts => {
+            let conflicts = store.conflicts()?;
+            if cli.json {
+                let out: Vec<Value> = conflicts
+                    .iter()
+                    .map(|(s, c)| json!({"record": s.id, "label": s.label, "conflicts": c}))
+                    .collect();
+                println!("{}", Value::Array(out));
+            } else if conflicts.is_empty() {
+                println!("no conflicts");
+            } else {
+                for (summary, fields) in &conflicts {
+                    println!("{} {} ({})", summary.record_type.as_str(), summary.label, summary.id);
+                    output::conflicts(fields);
+                }
+            }
+        }
+        Command::Resolve { record, decisions } => {
+            let id = store.resolve_reference(record)?;
+            if decisions.len() % 2 != 0 {
+                bail!(
+                    "give FIELD VALUE pairs; `{}` has no value",
+                    decisions[decisions.len() - 1]
+                );
+            }
+            let decisions = decisions
+                .chunks(2)
+                .map(|pair| {
+                    let value = serde_json::from_str(&pair[1]).map_err(|e| {
+                        anyhow!(
+                            "the value for `{}` must be JSON (quote text: '\"cleared\"'): {e}",
+                            pair[0]
+                        )
+                    })?;
+                    Ok((pair[0].clone(), value))
+                })
+                .collect::<Result<Vec<(String, Value)>>>()?;
+            let saved = store.resolve(id, &decisions)?;
+            report_saved(cli, &saved, "resolved");
+        }
+        Command::Validate { record, file } => return validate(cli, &store, record.as_deref(), file.as_deref()),
+        Command::Void { record, reason } => {
+            let saved = store.void(store.resolve_reference(record)?, reason)?;
+            report_saved(cli, &saved, "voided");
+        }
+        Command::ExportChanges { file } => {
+            let documents = store.export_changes()?;
+            let count: usize = documents.iter().map(|d| d.changes.len()).sum();
+            let bundle = Bundle {
+                format: BUNDLE_FORMAT.into(),
+                version: 1,
+                from_device: store.identity().device_id,
+                documents,
+            };
+            std::fs::write(file, serde_json::to_vec(&bundle)?)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!(
+                "wrote {count} changes of {} records to {}",
+                bundle.documents.len(),
+                file.display()
+            );
+        }
+        Command::ImportChanges { file } => {
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bundle: Bundle = serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow!("{} is not a fieldsync change bundle: {e}", file.display()))?;
+            if bundle.format != BUNDLE_FORMAT || bundle.version != 1 {
+                bail!(
+                    "{} is a {} version {} bundle; this fieldsync reads {BUNDLE_FORMAT} version 1",
+                    file.display(),
+                    bundle.format,
+                    bundle.version
+                );
+            }
+            let report = store.import_changes(&bundle.documents)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"new_changes": report.new_changes, "records_changed": report.records_changed, "incomplete": report.incomplete})
+                );
+            } else {
+                println!(
+                    "merged {} new changes into {} records",
+                    report.new_changes,
+                    report.records_changed.len()
+                );
+                for (id, why) in &report.incomplete {
+                    println!("  not shown yet: {id}: {why}");
+                }
+            }
+        }
+        Command::Compact => {
+            let report = store.compact()?;
+            println!(
+                "compacted {} documents: {} change rows removed, {} kept (not yet acknowledged by a server, or waiting for earlier changes)",
+                report.documents, report.change_rows_removed, report.change_rows_kept
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_saved(cli: &Cli, saved: &client_core::Saved, verb: &str) {
+    if cli.json {
+        println!(
+            "{}",
+            json!({"id": saved.id, "change": saved.change, "warnings": saved.warnings})
+        );
+    } else {
+        match &saved.change {
+            Some(_) => println!("{verb} {}", saved.id),
+            None => println!("no change to {}", saved.id),
+        }
+        output::issues(&saved.warnings);
+    }
+}
+
+/// Exit code 1 when any checked record has an error, so scripts can gate on it.
+fn validate(cli: &Cli, store: &Store, record: Option<&str>, file: Option<&std::path::Path>) -> Result<ExitCode> {
+    let checked: Vec<(String, Vec<domain::Issue>)> = match (record, file) {
+        (Some(reference), _) => {
+            let id = store.resolve_reference(reference)?;
+            vec![(id.to_string(), store.validate(id)?)]
+        }
+        (None, Some(path)) => {
+            let items = match read_input::json(Some(path))? {
+                Value::Array(items) => items,
+                one => vec![one],
+            };
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let record = Record::from_json(item, Uuid::now_v7())
+                        .with_context(|| format!("record {} of {}", i + 1, path.display()))?;
+                    Ok((record.meta.label.clone(), store.check(&record)?))
+                })
+                .collect::<Result<_>>()?
+        }
+        (None, None) => store
+            .list(&ListFilter::default())?
+            .into_iter()
+            .map(|s| Ok((s.label.clone(), store.validate(s.id)?)))
+            .collect::<Result<_>>()?,
+    };
+    let errors = checked
+        .iter()
+        .flat_map(|(_, issues)| issues)
+        .filter(|i| i.is_error())
+        .count();
+    let warnings = checked.iter().flat_map(|(_, issues)| issues).count() - errors;
+    if cli.json {
+        let out: Vec<Value> = checked
+            .iter()
+            .map(|(r, issues)| json!({"record": r, "issues": issues}))
+            .collect();
+        println!("{}", Value::Array(out));
+    } else {
+        for (_, issues) in checked.iter().filter(|(_, i)| !i.is_empty()) {
+            output::issues(issues);
+        }
+        println!(
+            "checked {} record(s): {errors} error(s), {warnings} warning(s)",
+            checked.len()
+        );
+    }
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

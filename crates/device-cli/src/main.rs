@@ -1,0 +1,107 @@
+//! `fieldsync`: the device command line. Records a day's work offline in a local store, one JSON record at a time.
+
+mod commands;
+mod output;
+mod read_input;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "fieldsync", version, about = "Offline field records for humanitarian demining", long_about = None)]
+pub struct Cli {
+    /// The device's store file.
+    #[arg(long, global = true, env = "FIELDSYNC_STORE", default_value = "fieldsync.db")]
+    store: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new store for this device.
+    Init {
+        /// A name people recognise, e.g. "Team 3 tablet".
+        #[arg(long)]
+        device_name: String,
+        /// Who uses the device; recorded as the author of every change.
+        #[arg(long)]
+        user: String,
+    },
+    /// Add records from JSON: one object, or an array of objects (stored all or none). FILE or - for stdin.
+    Add { file: Option<PathBuf> },
+    /// Change a record: JSON of the fields to change (null clears one). FILE or - for stdin.
+    Edit { record: String, file: Option<PathBuf> },
+    /// List records, oldest date of information first.
+    List {
+        #[arg(long = "type")]
+        record_type: Option<String>,
+        /// Task id or label.
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        review: Option<String>,
+        /// First date of information (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last date of information (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Include voided records.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one record (id or label) with its conflicts and issues.
+    Show { record: String },
+    /// Show who changed a record, when, and what.
+    History { record: String },
+    /// List fields edited concurrently on two devices, with every value and its author.
+    Conflicts,
+    /// Decide conflicts: set each FIELD (or collection/key) of RECORD to its VALUE (JSON, e.g. '"cleared"' or 3), in
+    /// one change. Give fields that depend on each other together: resolve F-0001 category '"uxo"' model '"VOG-17"'.
+    Resolve {
+        record: String,
+        /// FIELD VALUE pairs.
+        #[arg(required = true, num_args = 2.., value_names = ["FIELD", "VALUE"])]
+        decisions: Vec<String>,
+    },
+    /// Check records against the rules: a stored record, a JSON file (--file), or every stored record.
+    Validate {
+        record: Option<String>,
+        #[arg(long, conflicts_with = "record")]
+        file: Option<PathBuf>,
+    },
+    /// Void a record entered by mistake. It stays in history and exports.
+    Void {
+        record: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write every change in this store to a bundle file (for a USB stick).
+    ExportChanges { file: PathBuf },
+    /// Merge the changes in a bundle file into this store.
+    ImportChanges { file: PathBuf },
+    /// Replace change rows with snapshots; keeps every change not yet acknowledged by a server.
+    Compact,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli) {
+        Ok(code) => code,
+        Err(error) => {
+            if cli.json {
+                println!("{}", serde_json::json!({ "error": format!("{error:#}") }));
+            } else {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The README's walk-through, run as a user would: the real `fieldsync` binary on a real store file.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Device {
+    store: PathBuf,
+}
+
+impl Device {
+    fn new(dir: &Path, name: &str) -> Device {
+        let device = Device {
+            store: dir.join(format!("{name}.db")),
+        };
+        device.ok(
+            &["init", "--device-name", name, "--user", &format!("{name} user")],
+            None,
+        );
+        device
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+            .args(args)
+            .env("FIELDSYNC_STORE", &self.store)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all, None)).unwrap()
+    }
+}
+
+fn example(name: &str) -> String {
+    format!("{}/../../docs/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_day_of_work_as_in_the_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let tablet = Device::new(dir.path(), "tablet");
+    for file in ["task.json", "worked-area.json", "find.json"] {
+        assert!(tablet.ok(&["add", &example(file)], None).starts_with("added "));
+    }
+    let list = tablet.ok(&["list"], None);
+    assert!(
+        list.contains("T-031/B3") && list.contains("F-0001") && list.contains("3 record(s)"),
+        "{list}"
+    );
+    let finds = tablet.json(&["list", "--type", "find", "--task", "T-031"]);
+    assert_eq!(finds.as_array().unwrap().len(), 1);
+
+    let error = tablet.fails(&["edit", "F-0001"], Some(r#"{"depth_cm": -3}"#));
+    assert!(
+        error.contains("depth_range") && error.contains("depth_cm") && error.contains("-3"),
+        "{error}"
+    );
+    tablet.ok(
+        &["edit", "F-0001"],
+        Some(r#"{"quantity": 2, "notes": {"n1": {"text": "second PMN-2 under the first"}}}"#),
+    );
+    let shown = tablet.json(&["show", "F-0001"]);
+    assert_eq!(shown["record"]["quantity"], 2);
+    assert_eq!(shown["record"]["notes"]["n1"]["text"], "second PMN-2 under the first");
+
+    let history = tablet.json(&["history", "F-0001"]);
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history[1]["author"]["user"], "tablet user");
+    assert_eq!(history[1]["changed"]["quantity"], 2);
+
+    let report = tablet.ok(&["validate"], None);
+    assert!(
+        report.contains("checked 3 record(s): 0 error(s), 0 warning(s)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn two_devices_exchange_a_usb_bundle_and_a_supervisor_resolves_the_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let tablet = Device::new(dir.path(), "tablet");
+    let laptop = Device::new(dir.path(), "laptop");
+    for file in ["task.json", "worked-area.json", "find.json"] {
+        tablet.ok(&["add", &example(file)], None);
+    }
+    let stick = dir.path().join("stick.json");
+    let stick = stick.to_str().unwrap();
+    tablet.ok(&["export-changes", stick], None);
+    assert!(
+        laptop
+            .ok(&["import-changes", stick], None)
+            .contains("merged 3 new changes into 3 records")
+    );
+
+    tablet.ok(&["edit", "F-0001"], Some(r#"{"category": "uxo", "model": "VOG-17"}"#));
+    laptop.ok(
+        &["edit", "F-0001"],
+        Some(r#"{"category": "at_mine", "model": "TM-62M"}"#),
+    );
+    tablet.ok(&["export-changes", stick], None);
+    laptop.ok(&["import-changes", stick], None);
+
+    let conflicts = laptop.ok(&["conflicts"], None);
+    assert!(conflicts.contains("conflict on `category`"), "{conflicts}");
+    assert!(
+        conflicts.contains("\"uxo\"  set by tablet user on tablet"),
+        "{conflicts}"
+    );
+    assert!(
+        conflicts.contains("\"at_mine\"  set by laptop user on laptop"),
+        "{conflicts}"
+    );
+
+    // Category and model depend on each other: deciding one alone could contradict the catalogue.
+    laptop.ok(
+        &["resolve", "F-0001", "category", "\"uxo\"", "model", "\"VOG-17\""],
+        None,
+    );
+    assert_eq!(laptop.ok(&["conflicts"], None).trim(), "no conflicts");
+    assert_eq!(laptop.json(&["show", "F-0001"])["record"]["category"], "uxo");
+}
+
+#[test]
+fn mistakes_get_errors_that_say_what_to_fix_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Device {
+        store: dir.path().join("none.db"),
+    };
+    assert!(missing.fails(&["list"], None).contains("fieldsync init"));
+
+    let tablet = Device::new(dir.path(), "tablet");
+    tablet.ok(&["add", &example("task.json")], None);
+    assert!(
+        tablet
+            .fails(&["add", "-"], Some("{\"type\": "))
+            .contains("not valid JSON")
+    );
+    assert!(
+        tablet
+            .fails(&["add", "-"], Some(r#"{"type": "minefield"}"#))
+            .contains("unknown record type")
+    );
+    let find = std::fs::read_to_string(example("find.json"))
+        .unwrap()
+        .replace("\"depth_cm\": 8", "\"depth_m\": 0.08");
+    let error = tablet.fails(
+        &["add", "-"],
+        Some(&format!(
+            "[{}, {find}]",
+            std::fs::read_to_string(example("worked-area.json")).unwrap()
+        )),
+    );
+    assert!(
+        error.contains("depth_m") && error.contains("whole centimetres") && error.contains("record 2"),
+        "{error}"
+    );
+    assert!(tablet.fails(&["show", "F-9999"], None).contains("no record F-9999"));
+    assert!(tablet.fails(&["list", "--type", "mine"], None).contains("hazard_area"));
+    let list = tablet.ok(&["list"], None);
+    assert!(
+        list.contains("1 record(s)"),
+        "nothing from the refused batch was stored: {list}"
+    );
+
+    let checked = tablet.run(&["validate", "--file", "-"], None);
+    assert!(!checked.status.success());
+    let bad_area = std::fs::read_to_string(example("worked-area.json"))
+        .unwrap()
+        .replace("\"reported_area_m2\": 2360", "\"reported_area_m2\": 5000");
+    let file = dir.path().join("wa.json");
+    std::fs::write(&file, bad_area).unwrap();
+    let report = tablet.ok(&["validate", "--file", file.to_str().unwrap()], None);
+    assert!(
+        report.contains("area_mismatch") && report.contains("0 error(s), 1 warning(s)"),
+        "{report}"
+    );
+}

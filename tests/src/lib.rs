@@ -1,0 +1,116 @@
+//! Scenario builders for the end-to-end tests in tests/tests/: real device stores on real SQLite files, and a
+//! small, consistent day of work near 40.5°N 47.5°E. Panics are fine here: this is test set-up.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use client_core::Store;
+use serde_json::{Value, json};
+use std::path::Path;
+use uuid::Uuid;
+
+/// The moment every test device believes it is: the afternoon of the day the fixtures describe.
+pub fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+pub const DAY: &str = "2026-11-20";
+
+/// A store with a fixed clock.
+pub fn store(path: &Path, device: &str, user: &str) -> Store {
+    let mut store = Store::init(path, device, user).unwrap();
+    store.set_clock(noon);
+    store
+}
+
+pub fn reopen(path: &Path) -> Store {
+    let mut store = Store::open(path).unwrap();
+    store.set_clock(noon);
+    store
+}
+
+/// A square ring of `side` degrees with its south-west corner at (lon, lat), closed, counter-clockwise.
+pub fn square(lon: f64, lat: f64, side: f64) -> Value {
+    json!([[
+        [lon, lat],
+        [lon + side, lat],
+        [lon + side, lat + side],
+        [lon, lat + side],
+        [lon, lat]
+    ]])
+}
+
+pub fn task(id: Uuid) -> Value {
+    json!({
+        "type": "task", "id": id, "label": "T-031", "date_of_information": DAY,
+        "activity": "clearance", "status": "active", "organisation": "ANAMA", "teams": ["Team 3"],
+        "required_depth_cm": 20
+    })
+}
+
+pub fn worked_area(id: Uuid, task: Uuid, label: &str) -> Value {
+    json!({
+        "type": "worked_area", "id": id, "label": label, "date_of_information": DAY, "task": task,
+        "shape": {"type": "Polygon", "coordinates": square(47.5, 40.5, 0.0005)},
+        "capture_method": "handheld_gnss", "accuracy_m": 2.0, "methods": ["manual"],
+        "depth_achieved_cm": 20, "outcome": "cleared"
+    })
+}
+
+pub fn find(id: Uuid, task: Uuid, worked_area: Option<Uuid>, label: &str) -> Value {
+    json!({
+        "type": "find", "id": id, "label": label, "date_of_information": DAY, "task": task, "worked_area": worked_area,
+        "location": {"lat": 40.5002, "lon": 47.5002, "method": "handheld_gnss", "accuracy_m": 2.0},
+        "found_at": "2026-11-20T09:15:00Z", "found_by": "A. Aliyev", "detection": "detector",
+        "category": "ap_mine", "model": "PMN-2", "quantity": 1, "depth_cm": 10, "condition": "intact",
+        "fuzed": "yes", "armed": "unknown", "booby_trapped": "no", "disposal": "pending"
+    })
+}
+
+pub fn create(store: &mut Store, value: Value) -> Uuid {
+    store.create_json(&value.to_string()).unwrap().id
+}
+
+/// A task with one worked area and one find in it; returns (task, worked area, find).
+pub fn day_of_work(store: &mut Store) -> (Uuid, Uuid, Uuid) {
+    let (t, w, f) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    create(store, task(t));
+    create(store, worked_area(w, t, "T-031/B3"));
+    create(store, find(f, t, Some(w), "F-0001"));
+    (t, w, f)
+}
+
+/// Moves every change from one store into another (what a sync or a USB bundle does).
+pub fn exchange(from: &Store, to: &mut Store) {
+    let changes = from.export_changes().unwrap();
+    to.import_changes(&changes).unwrap();
+}
+
+/// Everything a user can see of a store: every record as shown, its conflicts and issues, and its history.
+pub fn visible_state(store: &Store) -> Vec<(String, String, String, Vec<String>)> {
+    let filter = client_core::ListFilter {
+        include_void: true,
+        ..Default::default()
+    };
+    let mut out: Vec<_> = store
+        .list(&filter)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let stored = store.get(s.id).unwrap();
+            let history = store
+                .history(s.id)
+                .unwrap()
+                .iter()
+                .map(|h| serde_json::to_string(h).unwrap())
+                .collect();
+            (
+                stored.record.to_json().to_string(),
+                serde_json::to_string(&stored.conflicts).unwrap(),
+                serde_json::to_string(&stored.issues).unwrap(),
+                history,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
