@@ -38,15 +38,17 @@ CREATE TABLE records (
     date_of_information TEXT NOT NULL,
     entered_at          TEXT NOT NULL,
     voided              INTEGER NOT NULL,
-    body                TEXT NOT NULL,   -- the record's flat JSON, as shown (safety fields resolved towards danger)
-    conflicts           TEXT NOT NULL,   -- JSON array of open conflicts
-    issues              TEXT NOT NULL,   -- JSON array of validation issues
     conflict_count      INTEGER NOT NULL,
     error_count         INTEGER NOT NULL,
-    warning_count       INTEGER NOT NULL
+    warning_count       INTEGER NOT NULL,
+    -- Large values last: a list reads the columns above without touching the overflow pages of these.
+    body                TEXT NOT NULL,   -- the record's flat JSON, as shown (safety fields resolved towards danger)
+    conflicts           TEXT NOT NULL,   -- JSON array of open conflicts
+    issues              TEXT NOT NULL    -- JSON array of validation issues
 ) STRICT;
-CREATE INDEX records_by_type ON records (record_type, date_of_information);
-CREATE INDEX records_by_task ON records (task_id, record_type);
+-- Lists filter by task and/or type and sort by date and label; these indexes serve both without a sort.
+CREATE INDEX records_by_type ON records (record_type, date_of_information, label);
+CREATE INDEX records_by_task ON records (task_id, record_type, date_of_information, label);
 CREATE INDEX records_by_status ON records (status);
 CREATE INDEX records_by_label ON records (label);
 CREATE INDEX records_in_conflict ON records (conflict_count) WHERE conflict_count > 0;

@@ -25,6 +25,8 @@ pub enum StoreError {
     Invalid { issues: Vec<Issue> },
     #[error("{0}")]
     BadEdit(String),
+    #[error("the store file is damaged ({0}): restore it from a backup, or re-sync the device")]
+    Damaged(String),
     #[error("record {record}: change {index} cannot be used: {reason}")]
     BadChange { record: Uuid, index: usize, reason: String },
     #[error("record {record}: {source}")]

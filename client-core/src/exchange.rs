@@ -4,8 +4,9 @@
 use crate::error::StoreError;
 use crate::neighbourhood::parse_id;
 use crate::store::{Origin, Store};
-use automerge::{Automerge, Change, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use serde::{Deserialize, Serialize};
+use std::str::FromStr;
 use uuid::Uuid;
 
 /// Changes of one record's document, as raw Automerge change bytes.
@@ -140,7 +141,9 @@ impl Store {
             let (id, hash, bytes) = row?;
             Ok(OutboxChange {
                 record_id: parse_id(&id)?,
-                hash: hex(&hash),
+                hash: ChangeHash::try_from(hash.as_slice())
+                    .map_err(|_| StoreError::Damaged(format!("change hash of {id}")))?
+                    .to_string(),
                 bytes,
             })
         })
@@ -155,25 +158,11 @@ impl Store {
                 .prepare_cached("UPDATE changes SET acknowledged = 1 WHERE hash = ?1")?;
             let mut count = 0;
             for hash in hashes {
-                if let Some(bytes) = unhex(hash) {
-                    count += stmt.execute([bytes])?;
+                if let Ok(hash) = ChangeHash::from_str(hash) {
+                    count += stmt.execute([hash.0.as_slice()])?;
                 }
             }
             Ok(count)
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 {
-        return None;
-    }
-    (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }

@@ -121,8 +121,7 @@ impl Store {
 
 /// Rows are written by this crate from valid records, so a failure here means a damaged store file.
 pub(crate) fn parse_body(id: Uuid, body: &str) -> Result<Record, StoreError> {
-    let value =
-        serde_json::from_str(body).map_err(|e| StoreError::BadEdit(format!("stored row of {id} is damaged: {e}")))?;
+    let value = serde_json::from_str(body).map_err(|e| StoreError::Damaged(format!("stored row of {id}: {e}")))?;
     Ok(Record::from_json(value, id)?)
 }
 

@@ -68,7 +68,7 @@ impl Store {
             })
             .optional()?;
         let (body, conflicts, issues, entered_at) = row.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let damaged = |what: &str| StoreError::BadEdit(format!("stored {what} of {id} is damaged"));
+        let damaged = |what: &str| StoreError::Damaged(format!("stored {what} of {id}"));
         Ok(StoredRecord {
             record: parse_body(id, &body)?,
             conflicts: serde_json::from_str(&conflicts).map_err(|_| damaged("conflicts"))?,
@@ -148,7 +148,7 @@ impl Store {
         })?;
         rows.map(|row| {
             let (id, record_type, label, task, status, review, date, voided, conflicts, errors, warnings) = row?;
-            let damaged = || StoreError::BadEdit(format!("stored row of {id} is damaged"));
+            let damaged = || StoreError::Damaged(format!("stored row of {id}"));
             Ok(RecordSummary {
                 id: parse_id(&id)?,
                 record_type: RecordType::parse(&record_type).ok_or_else(damaged)?,
