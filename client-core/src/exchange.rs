@@ -155,7 +155,7 @@ impl Store {
         self.write(|| {
             let mut stmt = self
                 .conn
-                .prepare_cached("UPDATE changes SET acknowledged = 1 WHERE hash = ?1")?;
+                .prepare_cached("UPDATE changes SET acknowledged = 1, rejection = NULL WHERE hash = ?1")?;
             let mut count = 0;
             for hash in hashes {
                 if let Ok(hash) = ChangeHash::from_str(hash) {

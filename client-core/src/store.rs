@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_device_store.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_device_store.sql"),
+    include_str!("../migrations/0002_sync.sql"),
+];
 
 /// A document with this many change rows beyond its snapshot gets a fresh snapshot, so loading stays fast.
 const SNAPSHOT_INTERVAL: i64 = 64;
@@ -127,6 +130,24 @@ impl Store {
     /// Replaces the clock (tests pass a fixed one; the app passes the device clock).
     pub fn set_clock(&mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
         self.clock = Box::new(clock);
+    }
+
+    /// A setting from the store's `meta` table.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])?;
+        Ok(())
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {

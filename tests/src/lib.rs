@@ -2,6 +2,9 @@
 //! small, consistent day of work near 40.5°N 47.5°E. Panics are fine here: this is test set-up.
 #![allow(clippy::unwrap_used)]
 
+mod test_server;
+pub use test_server::{DeviceRole, TestServer, enrolled};
+
 use chrono::{DateTime, TimeZone, Utc};
 use client_core::Store;
 use serde_json::{Value, json};

@@ -220,6 +220,41 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Enroll { server, token } => {
+            store.enroll(server, token)?;
+            println!("enrolled with {server}");
+            sync(cli, &mut store)?;
+        }
+        Command::Sync => sync(cli, &mut store)?,
+        Command::Status => {
+            let status = store.sync_status()?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                println!(
+                    "server: {}",
+                    status.server.as_deref().unwrap_or("not enrolled (fieldsync enroll)")
+                );
+                println!("last sync: {}", status.last_sync.as_deref().unwrap_or("never"));
+                let waiting: usize = status.unacknowledged.values().sum();
+                println!(
+                    "{waiting} change(s) of {} record(s) not yet acknowledged by the server",
+                    status.unacknowledged.len()
+                );
+                for (label, count) in &status.unacknowledged {
+                    println!("  {label}: {count}");
+                }
+                for r in &status.rejected {
+                    println!(
+                        "refused: {} [{:?}] {}",
+                        r.label.as_deref().unwrap_or("?"),
+                        r.code,
+                        r.message
+                    );
+                    output::issues(&r.issues);
+                }
+            }
+        }
         Command::Compact => {
             let report = store.compact()?;
             println!(
@@ -229,6 +264,41 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
+    let quiet = cli.json;
+    let report = store.sync(|p| {
+        if !quiet && (p.more || p.requests > 1) {
+            eprintln!(
+                "  request {}: pushed {}, received {}{}",
+                p.requests,
+                p.pushed,
+                p.pulled,
+                if p.more { ", more to come" } else { "" }
+            );
+        }
+    })?;
+    if cli.json {
+        println!(
+            "{}",
+            json!({"requests": report.requests, "accepted": report.accepted, "rejected": report.rejected, "received": report.pulled, "records_changed": report.records_changed, "cursor": report.cursor})
+        );
+    } else {
+        println!(
+            "synced: {} change(s) accepted, {} refused, {} received ({} record(s) changed) in {} request(s)",
+            report.accepted,
+            report.rejected.len(),
+            report.pulled,
+            report.records_changed,
+            report.requests
+        );
+        for r in &report.rejected {
+            println!("refused: record {} [{:?}] {}", r.record_id, r.code, r.message);
+            output::issues(&r.issues);
+        }
+    }
+    Ok(())
 }
 
 fn report_saved(cli: &Cli, saved: &client_core::Saved, verb: &str) {

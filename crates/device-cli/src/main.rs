@@ -89,6 +89,18 @@ pub enum Command {
     ImportChanges { file: PathBuf },
     /// Replace change rows with snapshots; keeps every change not yet acknowledged by a server.
     Compact,
+    /// Connect this device to a server with the token from `fieldsync-server device add`, then sync.
+    Enroll {
+        /// The server's address, e.g. http://192.168.1.10:7878
+        #[arg(long)]
+        server: String,
+        #[arg(long, env = "FIELDSYNC_TOKEN")]
+        token: String,
+    },
+    /// Send this device's changes to the server and receive what is new.
+    Sync,
+    /// Show what the server has not acknowledged yet, and what it refused and why.
+    Status,
 }
 
 fn main() -> ExitCode {

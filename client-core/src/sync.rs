@@ -1,0 +1,341 @@
+//! Syncing with a server (protocol v1): push the outbox, pull what is new after the cursor, page by page.
+//!
+//! The loop does no IO of its own: it is given a `send` function (the HTTP transport in `http.rs`, or anything
+//! else that delivers a request and returns the server's answer). Each page is applied in one transaction with
+//! its cursor, so a sync cut off at any point resumes where it stopped, and a retried page is harmless.
+
+use crate::error::StoreError;
+use crate::exchange::DocumentChanges as LocalChanges;
+use crate::store::Store;
+use protocol::{DocumentChanges, RejectionCode, SyncRequest, SyncResponse, limits};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Why a sync could not be completed. The outbox is never lost: sync again and it resumes.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("this device is not enrolled with a server: run `fieldsync enroll --server URL --token TOKEN`")]
+    NotEnrolled,
+    #[error("cannot reach the server at {url}: {reason}. Your changes stay on this device; sync again when connected")]
+    Network { url: String, reason: String },
+    #[error("the server refused the sync ({status} {code}): {message}")]
+    Server { status: u16, code: String, message: String },
+    #[error("the server's answer is not a fieldsync message: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Progress after each page, for a long first sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub requests: usize,
+    pub pushed: usize,
+    pub pulled: usize,
+    pub more: bool,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncReport {
+    pub requests: usize,
+    pub accepted: usize,
+    pub rejected: Vec<protocol::Rejection>,
+    pub pulled: usize,
+    pub records_changed: usize,
+    pub cursor: u64,
+}
+
+/// Where this device stands with its server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncStatus {
+    pub server: Option<String>,
+    pub cursor: u64,
+    pub last_sync: Option<String>,
+    /// Local changes the server has not acknowledged, per record label.
+    pub unacknowledged: BTreeMap<String, usize>,
+    /// Changes the server refused, with why.
+    pub rejected: Vec<RejectedChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedChange {
+    pub record_id: Uuid,
+    pub label: Option<String>,
+    pub change: String,
+    pub code: RejectionCode,
+    pub message: String,
+    pub issues: Vec<domain::Issue>,
+}
+
+const SERVER_URL: &str = "server_url";
+const TOKEN: &str = "device_token";
+const SERVER_ID: &str = "server_id";
+const CURSOR: &str = "cursor";
+const LAST_SYNC: &str = "last_sync";
+
+impl Store {
+    /// Records the server and this device's token. The token stays in the store file, like the data it guards.
+    pub fn enroll(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
+        let url = server_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(StoreError::BadEdit(format!(
+                "server address {server_url} must start with http:// or https://"
+            )));
+        }
+        if token.trim().is_empty() {
+            return Err(StoreError::BadEdit(
+                "the token is empty: copy it from `fieldsync-server device add`".into(),
+            ));
+        }
+        self.write(|| {
+            self.set_meta(SERVER_URL, url)?;
+            self.set_meta(TOKEN, token.trim())?;
+            // A new enrollment starts a new conversation: pull from the beginning.
+            self.conn
+                .execute("DELETE FROM meta WHERE key IN ('server_id', 'cursor')", [])?;
+            Ok(())
+        })
+    }
+
+    /// The server address and token, if enrolled.
+    pub fn enrollment(&self) -> Result<Option<(String, String)>, StoreError> {
+        Ok(match (self.meta(SERVER_URL)?, self.meta(TOKEN)?) {
+            (Some(url), Some(token)) => Some((url, token)),
+            _ => None,
+        })
+    }
+
+    /// Syncs until the server has nothing more: push the outbox, pull pages, apply each page with its cursor.
+    pub fn sync_with(
+        &mut self,
+        mut send: impl FnMut(&SyncRequest) -> Result<SyncResponse, SyncError>,
+        mut progress: impl FnMut(SyncProgress),
+    ) -> Result<SyncReport, SyncError> {
+        let mut report = SyncReport::default();
+        let mut seen = SyncProgress::default();
+        let mut reset_once = false;
+        loop {
+            let request = self.next_request()?;
+            let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
+            let response = match send(&request) {
+                Err(SyncError::Server { code, .. }) if code == "cursor_unknown" && !reset_once => {
+                    // The server does not know our cursor (a new or restored server): start again from 0.
+                    reset_once = true;
+                    self.write(|| {
+                        self.conn
+                            .execute("DELETE FROM meta WHERE key IN ('server_id', 'cursor')", [])?;
+                        Ok(())
+                    })?;
+                    continue;
+                }
+                other => other?,
+            };
+            let changed = self.apply_response(&request, &response)?;
+            report.requests += 1;
+            report.accepted += response.accepted as usize;
+            report.rejected.extend(
+                response
+                    .rejected
+                    .iter()
+                    .filter(|r| r.code != RejectionCode::Deferred)
+                    .cloned(),
+            );
+            report.pulled += response.pull.iter().map(|d| d.changes.len()).sum::<usize>();
+            report.records_changed += changed;
+            report.cursor = response.cursor;
+            seen = SyncProgress {
+                requests: seen.requests + 1,
+                pushed: seen.pushed + pushed,
+                pulled: report.pulled,
+                more: response.more,
+            };
+            progress(seen);
+            // Stop when the server has no more pages and the push made no progress (every change pushed is
+            // acknowledged, refused, or deferred until its task arrives in a later sync).
+            let progressed = response.accepted > 0;
+            let push_again = progressed && self.has_pushable()?;
+            if !response.more && !push_again {
+                break;
+            }
+        }
+        self.write(|| self.set_meta(LAST_SYNC, &self.now().to_rfc3339()))?;
+        Ok(report)
+    }
+
+    /// The next request: the outbox in dependency order (hazard areas and tasks before what links to them),
+    /// skipping records whose only waiting changes were refused (they go again with the record's next change).
+    fn next_request(&self) -> Result<SyncRequest, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.record_id, c.bytes, c.rejection, r.record_type FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
+             WHERE c.origin = 'local' AND c.acknowledged = 0 ORDER BY c.seq",
+        )?;
+        let mut by_record: BTreeMap<Uuid, (usize, bool, Vec<ByteBuf>)> = BTreeMap::new();
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, bytes, rejection, record_type) = row?;
+            let id = crate::neighbourhood::parse_id(&id)?;
+            let order = record_type
+                .as_deref()
+                .and_then(domain::RecordType::parse)
+                .map_or(usize::MAX, |t| {
+                    domain::RecordType::ALL
+                        .iter()
+                        .position(|x| *x == t)
+                        .unwrap_or(usize::MAX)
+                });
+            let entry = by_record.entry(id).or_insert((order, false, Vec::new()));
+            entry.1 |= rejection.is_none();
+            entry.2.push(ByteBuf::from(bytes));
+        }
+        let mut push: Vec<(usize, DocumentChanges)> = by_record
+            .into_iter()
+            .filter(|(_, (_, fresh, _))| *fresh)
+            .map(|(record_id, (order, _, changes))| (order, DocumentChanges { record_id, changes }))
+            .collect();
+        push.sort_by_key(|(order, _)| *order);
+        let mut budget = limits::MAX_PUSH_CHANGES;
+        let push = push
+            .into_iter()
+            .map(|(_, d)| d)
+            .take_while(|d| {
+                let fits = d.changes.len() <= budget;
+                budget = budget.saturating_sub(d.changes.len());
+                fits
+            })
+            .collect();
+        Ok(SyncRequest {
+            version: protocol::VERSION,
+            cursor: self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
+            server_id: self.meta(SERVER_ID)?.and_then(|s| Uuid::parse_str(&s).ok()),
+            push,
+            page_limit: None,
+        })
+    }
+
+    fn has_pushable(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM changes WHERE origin = 'local' AND acknowledged = 0 AND rejection IS NULL)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Applies one response in one transaction: acknowledgements, refusals, pulled changes, and the new cursor.
+    /// Every change the request pushed is acknowledged unless the response lists it among `rejected`.
+    fn apply_response(&mut self, request: &SyncRequest, response: &SyncResponse) -> Result<usize, StoreError> {
+        let not_accepted: std::collections::HashSet<&str> = response
+            .rejected
+            .iter()
+            .flat_map(|r| r.changes.iter().map(String::as_str))
+            .collect();
+        let refused_records: std::collections::HashSet<Uuid> = response
+            .rejected
+            .iter()
+            .filter(|r| r.changes.is_empty())
+            .map(|r| r.record_id)
+            .collect();
+        let accepted: Vec<String> = request
+            .push
+            .iter()
+            .filter(|d| !refused_records.contains(&d.record_id))
+            .flat_map(|d| d.changes.iter())
+            .filter_map(|bytes| {
+                automerge::Change::from_bytes(bytes.to_vec())
+                    .ok()
+                    .map(|c| c.hash().to_string())
+            })
+            .filter(|hash| !not_accepted.contains(hash.as_str()))
+            .collect();
+        let pulled: Vec<LocalChanges> = response
+            .pull
+            .iter()
+            .map(|d| LocalChanges {
+                record_id: d.record_id,
+                changes: d.changes.iter().map(|b| b.to_vec()).collect(),
+            })
+            .collect();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| {
+            self.acknowledge(&accepted)?;
+            {
+                let mut mark = self
+                    .conn
+                    .prepare_cached("UPDATE changes SET rejection = ?2 WHERE hash = ?1 AND origin = 'local'")?;
+                for rejection in response.rejected.iter().filter(|r| r.code != RejectionCode::Deferred) {
+                    let reason = serde_json::json!({"code": rejection.code, "message": rejection.message, "issues": rejection.issues}).to_string();
+                    for hash in &rejection.changes {
+                        if let Ok(hash) = <automerge::ChangeHash as std::str::FromStr>::from_str(hash) {
+                            mark.execute(rusqlite::params![hash.0.as_slice(), reason])?;
+                        }
+                    }
+                }
+            }
+            let report = self.import_changes(&pulled)?;
+            self.set_meta(CURSOR, &response.cursor.to_string())?;
+            self.set_meta(SERVER_ID, &response.server_id.to_string())?;
+            Ok::<_, StoreError>(report.records_changed.len())
+        })();
+        match result {
+            Ok(changed) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(changed)
+            }
+            Err(error) => {
+                self.conn.execute_batch("ROLLBACK")?;
+                Err(error)
+            }
+        }
+    }
+
+    /// What the server has not acknowledged and what it refused.
+    pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
+        let mut unacknowledged = BTreeMap::new();
+        let mut rejected = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT c.record_id, r.label, c.hash, c.rejection FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
+             WHERE c.origin = 'local' AND c.acknowledged = 0 ORDER BY c.seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, label, hash, rejection) = row?;
+            *unacknowledged
+                .entry(label.clone().unwrap_or_else(|| id.clone()))
+                .or_insert(0) += 1;
+            if let Some(reason) = rejection {
+                let reason: serde_json::Value = serde_json::from_str(&reason).unwrap_or_default();
+                rejected.push(RejectedChange {
+                    record_id: crate::neighbourhood::parse_id(&id)?,
+                    label,
+                    change: hash.iter().map(|b| format!("{b:02x}")).collect(),
+                    code: serde_json::from_value(reason["code"].clone()).unwrap_or(RejectionCode::Invalid),
+                    message: reason["message"].as_str().unwrap_or_default().to_string(),
+                    issues: serde_json::from_value(reason["issues"].clone()).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(SyncStatus {
+            server: self.meta(SERVER_URL)?,
+            cursor: self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
+            last_sync: self.meta(LAST_SYNC)?,
+            unacknowledged,
+            rejected,
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! The messages of protocol version 1.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+/// Changes of one record's document, as raw Automerge change bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentChanges {
+    pub record_id: Uuid,
+    pub changes: Vec<ByteBuf>,
+}
+
+/// What a device sends: its unacknowledged changes, and where it stands in the server's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub version: u32,
+    /// The last server sequence number the device has applied; 0 for a device that has pulled nothing.
+    pub cursor: u64,
+    /// The server instance the cursor refers to (from an earlier response); a cursor from another instance,
+    /// or beyond the end of this one's log, is answered with `cursor_unknown`.
+    pub server_id: Option<Uuid>,
+    pub push: Vec<DocumentChanges>,
+    /// At most this many changes in the response (the server may send fewer).
+    pub page_limit: Option<u32>,
+}
+
+/// What the server answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub version: u32,
+    pub server_id: Uuid,
+    /// How many pushed changes the server now holds durably (including ones it already had). Every pushed change
+    /// not listed in `rejected` is accepted: the device knows what it pushed, so acknowledgements cost no bytes.
+    pub accepted: u64,
+    /// Pushed changes the server did not accept, each with the reason. Refused ones are kept in quarantine.
+    pub rejected: Vec<Rejection>,
+    /// Warnings found on accepted records (stored with them; a supervisor accepts them before approval).
+    pub warnings: Vec<domain::Issue>,
+    /// Changes in the device's scope after its cursor, in server order.
+    pub pull: Vec<DocumentChanges>,
+    /// The cursor to send next time.
+    pub cursor: u64,
+    /// True when more changes wait: sync again at once with the new cursor.
+    pub more: bool,
+}
+
+/// A pushed change the server refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub record_id: Uuid,
+    /// Hashes (hex) of the refused changes of this record.
+    pub changes: Vec<String>,
+    pub code: RejectionCode,
+    pub message: String,
+    /// For `invalid`: the validation errors (and warnings) of the record the changes would make.
+    pub issues: Vec<domain::Issue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCode {
+    /// The record is not in the device's scope (not its team's task).
+    OutOfScope,
+    /// The record the changes would make breaks a validation rule.
+    Invalid,
+    /// The bytes are not an Automerge change, or the document is not a fieldsync record.
+    Malformed,
+    /// A change is larger than the limit.
+    TooLarge,
+    /// Not refused, not accepted yet: the changes depend on something the server does not hold yet (earlier
+    /// changes of the record, or the task it belongs to). Not quarantined; push them again next sync.
+    Deferred,
+}
+
+/// The body of every error response (4xx, 5xx), in JSON so that any HTTP client can read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code: unauthorized, forbidden, bad_request, unsupported_version, too_large, cursor_unknown, internal.
+    pub code: String,
+    /// What happened and what to do, for a person.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode, encode};
+
+    #[test]
+    fn messages_round_trip_through_the_wire_encoding() {
+        let request = SyncRequest {
+            version: crate::VERSION,
+            cursor: 42,
+            server_id: Some(Uuid::now_v7()),
+            push: vec![DocumentChanges {
+                record_id: Uuid::now_v7(),
+                changes: vec![ByteBuf::from(vec![1, 2, 3])],
+            }],
+            page_limit: Some(10),
+        };
+        let bytes = encode(&request).expect("encode");
+        assert_eq!(decode::<SyncRequest>(&bytes).expect("decode"), request);
+    }
+}

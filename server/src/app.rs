@@ -1,0 +1,49 @@
+//! The HTTP application: routes, shared state, and `run` with graceful shutdown.
+
+use crate::storage::Storage;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use domain::Programme;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct App<S> {
+    pub storage: S,
+    pub programme: Programme,
+    /// Pushes are validated and appended one at a time, so two concurrent pushes to one record can never each
+    /// be validated alone and both accepted. Pulls do not take it.
+    pub ingest: Mutex<()>,
+}
+
+impl<S: Storage> App<S> {
+    pub fn new(storage: S) -> Arc<App<S>> {
+        Arc::new(App {
+            storage,
+            programme: Programme::default(),
+            ingest: Mutex::new(()),
+        })
+    }
+}
+
+pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route("/health", get(crate::sync::health::<S>))
+        .route(protocol::SYNC_PATH, post(crate::sync::sync::<S>))
+        .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight. Tests bind 127.0.0.1:0.
+pub async fn run<S: Storage>(
+    listener: tokio::net::TcpListener,
+    app: Arc<App<S>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

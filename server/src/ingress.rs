@@ -1,0 +1,410 @@
+//! Validation at ingress. A merged change can never be taken back, so each pushed record's changes are parsed,
+//! applied to a copy of the server's document, checked against the device's scope and validated with the domain
+//! rules, and only then appended. A refused change is kept in quarantine and reported to its device.
+
+use crate::scope::may_write;
+use crate::storage::{Device, Grant, Ingest, NewChange, NewQuarantined, RecordRow, Storage, StorageError};
+use automerge::{Automerge, Change, ReadDoc};
+use chrono::{DateTime, Utc};
+use domain::document;
+use domain::records::RecordBody;
+use domain::validation::check_edit;
+use domain::{Issue, Programme, Record, RecordType, Related};
+use protocol::{DocumentChanges, Rejection, RejectionCode, limits};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// What became of one record's pushed changes.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub accepted: Vec<String>,
+    pub rejected: Option<Rejection>,
+    pub warnings: Vec<Issue>,
+}
+
+/// Processes the changes a device pushed for one record.
+pub async fn ingest_record<S: Storage>(
+    storage: &S,
+    programme: &Programme,
+    device: &Device,
+    push: &DocumentChanges,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StorageError> {
+    let id = push.record_id;
+    let refuse = |code, message: String, issues: Vec<Issue>, hashes: Vec<String>| Refusal {
+        code,
+        message,
+        issues,
+        hashes,
+    };
+
+    // 1. Parse every change; an unparsable or oversized one refuses the record's whole push.
+    let mut changes = Vec::with_capacity(push.changes.len());
+    for (index, bytes) in push.changes.iter().enumerate() {
+        if bytes.len() > limits::MAX_CHANGE_BYTES {
+            let message = format!(
+                "change {index} is {} bytes; the limit is {}",
+                bytes.len(),
+                limits::MAX_CHANGE_BYTES
+            );
+            return reject(
+                storage,
+                device,
+                push,
+                now,
+                refuse(RejectionCode::TooLarge, message, vec![], vec![]),
+            )
+            .await;
+        }
+        match Change::from_bytes(bytes.to_vec()) {
+            Ok(change) => changes.push(change),
+            Err(e) => {
+                let message = format!("change {index} is not an Automerge change: {e}");
+                return reject(
+                    storage,
+                    device,
+                    push,
+                    now,
+                    refuse(RejectionCode::Malformed, message, vec![], vec![]),
+                )
+                .await;
+            }
+        }
+    }
+    let hashes: Vec<String> = changes.iter().map(|c| c.hash().to_string()).collect();
+
+    // 2. The server's document, and what is new in the push.
+    let mut doc = Automerge::new();
+    let stored = storage.document_changes(id).await?;
+    let stored = stored
+        .into_iter()
+        .map(|b| Change::from_bytes(b).map_err(|e| StorageError::Damaged(format!("stored change of {id}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    doc.apply_changes(stored)
+        .map_err(|e| StorageError::Damaged(format!("document {id}: {e}")))?;
+    let fresh: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+        .collect();
+    if fresh.is_empty() {
+        return Ok(Outcome {
+            accepted: hashes,
+            ..Outcome::default()
+        });
+    }
+    let before = if doc.get_heads().is_empty() {
+        None
+    } else {
+        Some(materialize(&doc, id)?)
+    };
+
+    // 3. Apply to a copy.
+    let mut after_doc = doc.clone();
+    if let Err(e) = after_doc.apply_changes(fresh.clone()) {
+        let message = format!("the changes do not apply: {e}");
+        return reject(
+            storage,
+            device,
+            push,
+            now,
+            refuse(RejectionCode::Malformed, message, vec![], hashes),
+        )
+        .await;
+    }
+    let missing = after_doc.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        let message = format!(
+            "{} earlier changes of this record are missing: push them with these",
+            missing.len()
+        );
+        return Ok(deferred(id, message, hashes));
+    }
+    let after = match document::materialize(&after_doc) {
+        Ok(m) if m.record.id() == id => m.record,
+        Ok(m) => {
+            let message = format!("the document holds record {}, not {id}", m.record.id());
+            return reject(
+                storage,
+                device,
+                push,
+                now,
+                refuse(RejectionCode::Malformed, message, vec![], hashes),
+            )
+            .await;
+        }
+        Err(e) => {
+            let message = format!("the changes do not make a fieldsync record: {e}");
+            return reject(
+                storage,
+                device,
+                push,
+                now,
+                refuse(RejectionCode::Malformed, message, vec![], hashes),
+            )
+            .await;
+        }
+    };
+
+    // 4. Scope: the device must be allowed on the record's task before and after the change.
+    let mut tasks = vec![task_of(&after)];
+    if let Some(before) = &before {
+        tasks.push(task_of(before));
+    }
+    for task in tasks {
+        let teams = match task {
+            TaskRef::None => None,
+            TaskRef::Itself(teams) => Some(teams),
+            TaskRef::Other(task_id) => match storage.record(task_id).await? {
+                Some(row) => Some(row.task_teams),
+                None => {
+                    let message = format!("task {task_id} is not on the server yet: push it first");
+                    return Ok(deferred(id, message, hashes));
+                }
+            },
+        };
+        if !may_write(device, teams.as_ref()) {
+            let whose = teams.map_or("a shared record".to_string(), |t| {
+                format!("teams {}", t.into_iter().collect::<Vec<_>>().join(", "))
+            });
+            let message = format!(
+                "{} {} belongs to {whose}; device {} ({}, teams {}) may not write it",
+                after.record_type(),
+                after.meta.label,
+                device.name,
+                device.role.as_str(),
+                device.teams.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            return reject(
+                storage,
+                device,
+                push,
+                now,
+                refuse(RejectionCode::OutOfScope, message, vec![], hashes),
+            )
+            .await;
+        }
+    }
+
+    // 5. Validate the record the changes make, against the records the server holds.
+    let related = related(storage, &after).await?;
+    let entered_at = after_doc
+        .get_changes_meta(&[])
+        .first()
+        .and_then(|c| DateTime::from_timestamp(c.timestamp, 0))
+        .unwrap_or(now);
+    let ctx = domain::Context {
+        programme,
+        related: &related,
+        entered_at,
+    };
+    let issues = domain::validation::validate(&after, &ctx);
+    let mut errors = check_edit(before.as_ref(), &after, &issues);
+    errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
+    if !errors.is_empty() {
+        let message = format!(
+            "{} {} breaks {} rule(s)",
+            after.record_type(),
+            after.meta.label,
+            errors.len()
+        );
+        return reject(
+            storage,
+            device,
+            push,
+            now,
+            refuse(RejectionCode::Invalid, message, errors, hashes),
+        )
+        .await;
+    }
+
+    // 6. Accept: append the changes, the record's row, and grants for scope that grew.
+    let row = row_of(&after, issues.clone());
+    let grants = grants(storage, before.as_ref(), &after).await?;
+    let changes = fresh
+        .iter()
+        .map(|c| NewChange {
+            hash: c.hash().0,
+            bytes: c.raw_bytes().to_vec(),
+        })
+        .collect();
+    storage
+        .ingest(Ingest {
+            record: row,
+            changes,
+            device_id: device.id,
+            received_at: now,
+            grants,
+        })
+        .await?;
+    Ok(Outcome {
+        accepted: hashes,
+        rejected: None,
+        warnings: issues,
+    })
+}
+
+struct Refusal {
+    code: RejectionCode,
+    message: String,
+    issues: Vec<Issue>,
+    hashes: Vec<String>,
+}
+
+/// Refuses the push: every change goes to quarantine (nothing a device sends is dropped), and the device is told.
+async fn reject<S: Storage>(
+    storage: &S,
+    device: &Device,
+    push: &DocumentChanges,
+    now: DateTime<Utc>,
+    refusal: Refusal,
+) -> Result<Outcome, StorageError> {
+    tracing::warn!(device = %device.name, record = %push.record_id, code = ?refusal.code, "{}", refusal.message);
+    let code = serde_json::to_value(refusal.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    for bytes in &push.changes {
+        let change_hash = Change::from_bytes(bytes.to_vec()).ok().map(|c| c.hash().to_string());
+        storage
+            .quarantine(NewQuarantined {
+                device_id: device.id,
+                record_id: push.record_id,
+                change_hash,
+                bytes: bytes.to_vec(),
+                code: code.clone(),
+                message: refusal.message.clone(),
+                issues: refusal.issues.clone(),
+                received_at: now,
+            })
+            .await?;
+    }
+    let rejection = Rejection {
+        record_id: push.record_id,
+        changes: refusal.hashes,
+        code: refusal.code,
+        message: refusal.message,
+        issues: refusal.issues,
+    };
+    Ok(Outcome {
+        rejected: Some(rejection),
+        ..Outcome::default()
+    })
+}
+
+fn deferred(record_id: Uuid, message: String, changes: Vec<String>) -> Outcome {
+    let rejection = Rejection {
+        record_id,
+        changes,
+        code: RejectionCode::Deferred,
+        message,
+        issues: vec![],
+    };
+    Outcome {
+        rejected: Some(rejection),
+        ..Outcome::default()
+    }
+}
+
+fn materialize(doc: &Automerge, id: Uuid) -> Result<Record, StorageError> {
+    document::materialize(doc)
+        .map(|m| m.record)
+        .map_err(|e| StorageError::Damaged(format!("record {id}: {e}")))
+}
+
+enum TaskRef {
+    /// A task record: its own teams.
+    Itself(BTreeSet<String>),
+    Other(Uuid),
+    None,
+}
+
+fn task_of(record: &Record) -> TaskRef {
+    match (&record.body, record.task_id()) {
+        (RecordBody::Task(task), _) => TaskRef::Itself(task.teams.clone()),
+        (_, Some(task)) => TaskRef::Other(task),
+        (_, None) => TaskRef::None,
+    }
+}
+
+pub fn row_of(record: &Record, warnings: Vec<Issue>) -> RecordRow {
+    let (task_teams, hazard_areas) = match &record.body {
+        RecordBody::Task(task) => (task.teams.clone(), task.hazard_areas.clone()),
+        _ => Default::default(),
+    };
+    RecordRow {
+        record_id: record.id(),
+        record_type: record.record_type(),
+        task_id: record.task_id(),
+        task_teams,
+        hazard_areas,
+        body: record.to_json(),
+        warnings,
+    }
+}
+
+/// Scope that grows with this change: teams added to a task, or the teams of a task a record moved to.
+async fn grants<S: Storage>(storage: &S, before: Option<&Record>, after: &Record) -> Result<Vec<Grant>, StorageError> {
+    let Some(before) = before else { return Ok(vec![]) };
+    if let (RecordBody::Task(old), RecordBody::Task(new)) = (&before.body, &after.body) {
+        let task_id = after.id();
+        return Ok(new
+            .teams
+            .difference(&old.teams)
+            .map(|team| Grant::Task {
+                task_id,
+                team: team.clone(),
+            })
+            .collect());
+    }
+    match (before.task_id(), after.task_id()) {
+        (old, Some(new)) if old != Some(new) => {
+            let teams = storage.record(new).await?.map(|row| row.task_teams).unwrap_or_default();
+            Ok(teams
+                .into_iter()
+                .map(|team| Grant::Record {
+                    record_id: after.id(),
+                    team,
+                })
+                .collect())
+        }
+        _ => Ok(vec![]),
+    }
+}
+
+/// The records validation reads: linked records (a linked task brings its hazard areas) and, for a hazard area,
+/// the records of the tasks that cover it. Overlaps and duplicates among siblings are checked on the device and
+/// in HQ's data-quality report, not at ingress.
+async fn related<S: Storage>(storage: &S, record: &Record) -> Result<Related, StorageError> {
+    let mut related = Related::default();
+    let mut wanted: Vec<Uuid> = record.links().into_iter().map(|(_, id)| id).collect();
+    while let Some(id) = wanted.pop() {
+        if related.linked.contains_key(&id) {
+            continue;
+        }
+        if let Some(row) = storage.record(id).await? {
+            let linked = parse_row(&row)?;
+            if let RecordBody::Task(task) = &linked.body {
+                wanted.extend(task.hazard_areas.iter().copied());
+            }
+            related.linked.insert(id, linked);
+        }
+    }
+    if record.record_type() == RecordType::HazardArea {
+        for task in storage.tasks_covering(record.id()).await? {
+            for row in storage.records_of_task(task).await? {
+                if matches!(
+                    row.record_type,
+                    RecordType::Find | RecordType::CompletionReport | RecordType::QaInspection
+                ) {
+                    related.dependents.push(parse_row(&row)?);
+                }
+            }
+        }
+    }
+    Ok(related)
+}
+
+fn parse_row(row: &RecordRow) -> Result<Record, StorageError> {
+    Record::from_json(row.body.clone(), row.record_id)
+        .map_err(|e| StorageError::Damaged(format!("record {}: {e}", row.record_id)))
+}

@@ -1,0 +1,14 @@
+//! fieldsync-server: the sync server. It merges what devices push, validates it at ingress, serves each device
+//! what its scope allows, and keeps an append-only log that cursors walk.
+//!
+//! **Architecture invariant:** the server never links client-core except in tests; it shares the domain model and
+//! the protocol crate with devices.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod enrollment;
+pub mod ingress;
+pub mod scope;
+pub mod storage;
+pub mod sync;

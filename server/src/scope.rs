@@ -1,0 +1,27 @@
+//! Which records a device may see and write (protocol.md, "Scope").
+//!
+//! A record with a task belongs to that task's teams; a device sees and writes the records of its teams' tasks.
+//! Records without a task (hazard areas, incidents away from a task) are shared: every device sees them and
+//! team leaders and above may write them. HQ and admin devices see and write everything.
+
+use crate::storage::{Device, Role, Visibility};
+use std::collections::BTreeSet;
+
+pub fn visibility(device: &Device) -> Visibility {
+    if device.role.sees_everything() {
+        Visibility::All
+    } else {
+        Visibility::Teams(device.teams.clone())
+    }
+}
+
+/// Whether `device` may write a record whose task has `task_teams` (None: the record has no task).
+pub fn may_write(device: &Device, task_teams: Option<&BTreeSet<String>>) -> bool {
+    if device.role.sees_everything() {
+        return true;
+    }
+    match task_teams {
+        Some(teams) => !teams.is_disjoint(&device.teams),
+        None => device.role >= Role::TeamLeader,
+    }
+}

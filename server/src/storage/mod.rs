@@ -1,0 +1,221 @@
+//! The server's storage contract. `main` picks the backend; everything else is generic over [`Storage`].
+//! One implementation per backend (SQLite now, PostgreSQL later), and one conformance suite
+//! (server/tests/storage_conformance.rs) that every implementation must pass.
+//!
+//! The log is append-only: every accepted change, and every grant of scope, gets the next sequence number.
+//! Sequence numbers are allocated one writer at a time, so a cursor never skips a row that commits later.
+
+mod sqlite;
+
+pub use sqlite::SqliteStorage;
+
+use chrono::{DateTime, Utc};
+use domain::{Issue, RecordType};
+use std::collections::BTreeSet;
+use std::future::Future;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error(
+        "the data directory holds a newer schema ({found}) than this build knows ({known}): update fieldsync-server"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error("a device with id {0} already exists")]
+    DuplicateDevice(Uuid),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}
+
+/// What a device may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Deminer,
+    TeamLeader,
+    Supervisor,
+    Hq,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Deminer => "deminer",
+            Role::TeamLeader => "team-leader",
+            Role::Supervisor => "supervisor",
+            Role::Hq => "hq",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Deminer, Role::TeamLeader, Role::Supervisor, Role::Hq, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+
+    /// HQ and admin devices see and may write every record.
+    pub fn sees_everything(self) -> bool {
+        matches!(self, Role::Hq | Role::Admin)
+    }
+}
+
+/// An enrolled device. Its token is stored only as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: Uuid,
+    pub name: String,
+    /// The teams whose tasks it works on (a supervisor may have several).
+    pub teams: BTreeSet<String>,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A device being enrolled, with the hash of its one-time token.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub device: Device,
+    pub token_hash: [u8; 32],
+}
+
+/// A record as the server knows it after merging: what scope and validation need, and the record itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    pub record_id: Uuid,
+    pub record_type: RecordType,
+    /// The task the record belongs to (a task belongs to itself); None for hazard areas and other task-less records.
+    pub task_id: Option<Uuid>,
+    /// For a task: its teams. Empty for other records (their scope is their task's teams).
+    pub task_teams: BTreeSet<String>,
+    /// For a task: the hazard areas it covers. Empty for other records.
+    pub hazard_areas: BTreeSet<Uuid>,
+    /// The record's flat JSON as shown (see domain::document::materialize).
+    pub body: serde_json::Value,
+    /// Warnings the record carries (errors are never accepted).
+    pub warnings: Vec<Issue>,
+}
+
+/// A change to append, with its hash (SHA-256 of its bytes, as Automerge defines it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    pub hash: [u8; 32],
+    pub bytes: Vec<u8>,
+}
+
+/// Scope that grew: a team now sees a whole task (it was added to the task's teams), or one record (the record
+/// moved to a task of that team). Pulling a grant delivers every change of what it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    Task { task_id: Uuid, team: String },
+    Record { record_id: Uuid, team: String },
+}
+
+/// Everything one accepted push of one record writes, in one transaction: new changes (changes the log already
+/// holds are skipped), the record's new row, and grants of scope.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub record: RecordRow,
+    pub changes: Vec<NewChange>,
+    /// The authenticated device that pushed the changes (the author inside a change is only a claim).
+    pub device_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub grants: Vec<Grant>,
+}
+
+/// A refused change, kept for review; nothing a device sends is dropped silently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewQuarantined {
+    pub device_id: Uuid,
+    pub record_id: Uuid,
+    /// Hex hash of the change, when the bytes parsed as a change.
+    pub change_hash: Option<String>,
+    pub bytes: Vec<u8>,
+    /// The rejection code (protocol::RejectionCode in snake_case).
+    pub code: String,
+    pub message: String,
+    pub issues: Vec<Issue>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    pub id: i64,
+    pub item: NewQuarantined,
+}
+
+/// Which records a device sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every record (hq, admin).
+    All,
+    /// Records of tasks that list one of these teams, and every record without a task.
+    Teams(BTreeSet<String>),
+}
+
+/// One change of the log, as pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChange {
+    pub seq: u64,
+    pub record_id: Uuid,
+    pub bytes: Vec<u8>,
+}
+
+/// A page of the log after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Changes visible to the device, in log order; a grant contributes every change of what it grants.
+    pub changes: Vec<LogChange>,
+    /// The sequence number of the last log entry this page covered (the device's next cursor).
+    pub cursor: u64,
+    /// True when log entries after `cursor` remain.
+    pub more: bool,
+}
+
+/// The storage contract of the server. Futures are `Send` so that request handlers can await them.
+pub trait Storage: Send + Sync + 'static {
+    /// The identity of this server's log, made once per data directory. Cursors are only meaningful with it.
+    fn server_id(&self) -> Uuid;
+
+    fn add_device(&self, device: NewDevice) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// The device holding this token, revoked or not (the caller says which, and why it is refused).
+    fn device_for_token(
+        &self,
+        token_hash: [u8; 32],
+    ) -> impl Future<Output = Result<Option<Device>, StorageError>> + Send;
+    fn devices(&self) -> impl Future<Output = Result<Vec<Device>, StorageError>> + Send;
+    /// Revokes a device; false if there is no such device or it was already revoked.
+    fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<RecordRow>, StorageError>> + Send;
+    /// Every record whose task is `task_id` (the task's own row included).
+    fn records_of_task(&self, task_id: Uuid) -> impl Future<Output = Result<Vec<RecordRow>, StorageError>> + Send;
+    /// The tasks whose `hazard_areas` include this hazard area.
+    fn tasks_covering(&self, hazard_area: Uuid) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
+    /// Every change the log holds for a record, in log order.
+    fn document_changes(&self, id: Uuid) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
+
+    /// Appends an accepted push atomically. Changes already in the log (same record and hash) are skipped, so a
+    /// retried push changes nothing. Returns how many changes were new.
+    fn ingest(&self, ingest: Ingest) -> impl Future<Output = Result<usize, StorageError>> + Send;
+    fn quarantine(&self, item: NewQuarantined) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+
+    /// Log entries after `after` visible to `visibility`, at most `limit` log entries' worth of changes (a grant
+    /// counts as one entry and may bring more changes than `limit`). Changes pushed by `except_device` are left
+    /// out (that device has them), but still count as covered, so its cursor moves past them.
+    fn pull(
+        &self,
+        visibility: &Visibility,
+        except_device: Option<Uuid>,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page, StorageError>> + Send;
+    /// The sequence number of the last log entry (0 for an empty log).
+    fn last_seq(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+}

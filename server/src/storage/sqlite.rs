@@ -1,0 +1,788 @@
+//! [`Storage`] on an embedded SQLite file: `<data_dir>/fieldsync-server.db`.
+//!
+//! One connection behind a mutex, used from tokio's blocking pool, so request handlers never block the runtime.
+//! Sequence numbers are allocated one writer at a time: see [`SqliteStorage::write`].
+
+use super::{
+    Device, Grant, Ingest, LogChange, NewDevice, NewQuarantined, Page, Quarantined, RecordRow, Role, Storage,
+    StorageError, Visibility,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{Issue, RecordType};
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use uuid::Uuid;
+
+/// Numbered migrations, applied in order; `PRAGMA user_version` holds how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_server.sql")];
+
+const FILE_NAME: &str = "fieldsync-server.db";
+
+/// Changes visible to everyone (hq, admin): grants are skipped, since such a device already sees what they grant.
+const PULL_ALL: &str = "SELECT seq, 'change', record_id, NULL, bytes, device_id FROM log \
+     WHERE seq > ?1 AND kind = 'change' ORDER BY seq LIMIT ?2";
+
+/// Log entries visible to a set of teams (`?2`, a JSON array). Visibility is judged against the records' current
+/// task and the tasks' current teams, the same rule the grant expansions below apply.
+const PULL_TEAMS: &str = "SELECT l.seq, l.kind, l.record_id, l.task_id, l.bytes, l.device_id FROM log AS l \
+     WHERE l.seq > ?1 AND CASE l.kind \
+         WHEN 'change' THEN EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = l.record_id AND (r.task_id IS NULL \
+             OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?2) AS j WHERE t.task_id = r.task_id AND t.team = j.value))) \
+         ELSE l.team IN (SELECT value FROM json_each(?2)) END \
+     ORDER BY l.seq LIMIT ?3";
+
+/// The changes a task grant delivers: every change, before the grant, of the task's records, if the task still
+/// lists one of the teams (`?3`). Changes after the grant are log entries of their own, pulled in their turn, so
+/// a page never holds a change beyond its cursor. A change between the device's cursor and the grant that an
+/// earlier page already delivered comes again with the grant: harmless, since applying a change is idempotent.
+const EXPAND_TASK: &str = "SELECT l.seq, l.record_id, l.bytes FROM records AS r \
+     JOIN log AS l ON l.record_id = r.record_id AND l.kind = 'change' \
+     WHERE r.task_id = ?1 AND l.seq < ?2 \
+     AND EXISTS (SELECT 1 FROM task_teams AS t, json_each(?3) AS j WHERE t.task_id = ?1 AND t.team = j.value)";
+
+/// The changes a record grant delivers: every change of the record before the grant, if the record is visible.
+const EXPAND_RECORD: &str = "SELECT l.seq, l.record_id, l.bytes FROM log AS l \
+     WHERE l.record_id = ?1 AND l.kind = 'change' AND l.seq < ?2 \
+     AND EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = ?1 AND (r.task_id IS NULL \
+         OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?3) AS j WHERE t.task_id = r.task_id AND t.team = j.value)))";
+
+const RECORD_COLUMNS: &str = "record_id, record_type, task_id, body, warnings";
+
+/// The server's storage in one SQLite file. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    server_id: Uuid,
+}
+
+impl fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("path", &self.path)
+            .field("server_id", &self.server_id)
+            .finish()
+    }
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the data directory's database, brings its schema up to date and makes the server
+    /// id on first use. Blocking: call it before serving, or from a blocking task.
+    pub fn open(data_dir: &Path) -> Result<SqliteStorage, StorageError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StorageError::Database(format!("cannot create the data directory {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let mut conn = Connection::open(&path)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let server_id = server_id(&mut conn)?;
+        Ok(SqliteStorage {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            server_id,
+        })
+    }
+
+    /// Runs `work` on the connection in tokio's blocking pool.
+    async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic elsewhere while holding the lock rolled its transaction back when it unwound (Transaction's
+            // Drop), so the connection is still sound.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StorageError::Database(format!("the storage task failed: {e}")))?
+    }
+
+    /// Runs `work` in a write transaction, committed if it succeeds.
+    ///
+    /// `BEGIN IMMEDIATE` takes SQLite's single write lock before the transaction reads anything, and sequence
+    /// numbers (`log.seq`) are only allocated inside such a transaction. So one writer at a time allocates them, and
+    /// transactions commit in the order of their sequence numbers: a reader can never see seq N+1 before N
+    /// commits, and a cursor never skips an entry that commits later. This holds across connections and processes
+    /// too (SQLite has one writer per database file), not only because of our mutex.
+    async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `work` in a read transaction: every statement in it sees the same snapshot of the file.
+    async fn read<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> StorageError {
+        StorageError::Database(e.to_string())
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StorageError> {
+    // WAL: pulls read while a push writes. FULL: an acknowledged change is on disk before the device drops it
+    // from its outbox, power cut or not.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A second connection (the admin CLI beside a running server) waits for the writer instead of failing.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // A push runs a dozen distinct statements and a pull up to five; rusqlite's default cache of 16 is too tight
+    // once both run on one connection.
+    conn.set_prepared_statement_cache_capacity(64);
+    // Keep one plan per statement whatever the bound values: the pull plans are chosen to be index-driven and
+    // must stay so (see the plan test below).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let known = MIGRATIONS.len() as i64;
+    // Immediate, and the version read inside: two processes opening a fresh directory at once migrate it once.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > known {
+        return Err(StorageError::NewerSchema { found: version, known });
+    }
+    let done = usize::try_from(version).map_err(|_| StorageError::Damaged(format!("schema version {version}")))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The server id, made once per data directory.
+fn server_id(conn: &mut Connection) -> Result<Uuid, StorageError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let candidate = Uuid::now_v7().to_string();
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('server_id', ?1)",
+        params![candidate],
+    )?;
+    let text: String = tx.query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| r.get(0))?;
+    tx.commit()?;
+    parse_uuid(&text, "server id")
+}
+
+impl Storage for SqliteStorage {
+    fn server_id(&self) -> Uuid {
+        self.server_id
+    }
+
+    async fn add_device(&self, new: NewDevice) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            let device = &new.device;
+            let id = device.id.to_string();
+            let exists: Option<i64> = tx
+                .query_row("SELECT 1 FROM devices WHERE device_id = ?1", [&id], |r| r.get(0))
+                .optional()?;
+            if exists.is_some() {
+                return Err(StorageError::DuplicateDevice(device.id));
+            }
+            let taken: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM devices WHERE token_hash = ?1",
+                    [&new.token_hash[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if taken.is_some() {
+                // Tokens are random 256-bit values: this is a bug in the caller, never a coincidence.
+                return Err(StorageError::Database("another device already holds this token".into()));
+            }
+            tx.execute(
+                "INSERT INTO devices (device_id, name, teams, role, token_hash, created_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id,
+                    device.name,
+                    json_text(&device.teams)?,
+                    device.role.as_str(),
+                    &new.token_hash[..],
+                    time_text(&device.created_at),
+                    device.revoked_at.as_ref().map(time_text),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn device_for_token(&self, token_hash: [u8; 32]) -> Result<Option<Device>, StorageError> {
+        self.read(move |tx| {
+            let raw = tx
+                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"))?
+                .query_row([&token_hash[..]], RawDevice::from_row)
+                .optional()?;
+            raw.map(RawDevice::decode).transpose()
+        })
+        .await
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY created_at, device_id"
+            ))?;
+            let raws = stmt
+                .query_map([], RawDevice::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(RawDevice::decode).collect()
+        })
+        .await
+    }
+
+    async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+                params![id.to_string(), time_text(&at)],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StorageError> {
+        self.read(move |tx| {
+            let raw = tx
+                .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+                .query_row([id.to_string()], RawRecord::from_row)
+                .optional()?;
+            raw.map(|raw| raw.decode(tx)).transpose()
+        })
+        .await
+    }
+
+    async fn records_of_task(&self, task_id: Uuid) -> Result<Vec<RecordRow>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE task_id = ?1 ORDER BY record_id"
+            ))?;
+            let raws = stmt
+                .query_map([task_id.to_string()], RawRecord::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(|raw| raw.decode(tx)).collect()
+        })
+        .await
+    }
+
+    async fn tasks_covering(&self, hazard_area: Uuid) -> Result<Vec<Uuid>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT task_id FROM task_hazards WHERE hazard_id = ?1 ORDER BY task_id")?;
+            let ids = stmt.query_map([hazard_area.to_string()], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_uuid(&id?, "task id")).collect()
+        })
+        .await
+    }
+
+    async fn document_changes(&self, id: Uuid) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' ORDER BY seq")?;
+            let bytes = stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+            Ok(bytes.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn ingest(&self, ingest: Ingest) -> Result<usize, StorageError> {
+        self.write(move |tx| {
+            let Ingest {
+                record,
+                changes,
+                device_id,
+                received_at,
+                grants,
+            } = ingest;
+            let record_id = record.record_id.to_string();
+            let device_id = device_id.to_string();
+            let received_at = time_text(&received_at);
+
+            let mut new = 0;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO log (kind, record_id, hash, bytes, device_id, received_at) \
+                 VALUES ('change', ?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for change in &changes {
+                // Ignored when log_change_identity already holds (record, hash): a retried push adds nothing.
+                new += insert.execute(params![
+                    record_id,
+                    &change.hash[..],
+                    change.bytes,
+                    device_id,
+                    received_at
+                ])?;
+            }
+
+            tx.prepare_cached(
+                "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings) \
+                 VALUES (?1, ?2, ?3, \
+                     COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5) \
+                 ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, \
+                     task_id = excluded.task_id, last_seq = excluded.last_seq, body = excluded.body, \
+                     warnings = excluded.warnings",
+            )?
+            .execute(params![
+                record_id,
+                record.record_type.as_str(),
+                record.task_id.map(|t| t.to_string()),
+                json_text(&record.body)?,
+                json_text(&record.warnings)?,
+            ])?;
+
+            if record.record_type == RecordType::Task {
+                // The task's scope and coverage are replaced whole, in the same transaction as the row, so no
+                // pull sees the new task row with its old teams.
+                tx.prepare_cached("DELETE FROM task_teams WHERE task_id = ?1")?
+                    .execute([&record_id])?;
+                let mut team = tx.prepare_cached("INSERT INTO task_teams (task_id, team) VALUES (?1, ?2)")?;
+                for name in &record.task_teams {
+                    team.execute(params![record_id, name])?;
+                }
+                tx.prepare_cached("DELETE FROM task_hazards WHERE task_id = ?1")?
+                    .execute([&record_id])?;
+                let mut hazard = tx.prepare_cached("INSERT INTO task_hazards (task_id, hazard_id) VALUES (?1, ?2)")?;
+                for hazard_id in &record.hazard_areas {
+                    hazard.execute(params![record_id, hazard_id.to_string()])?;
+                }
+            }
+
+            let mut grant_task = tx.prepare_cached(
+                "INSERT INTO log (kind, task_id, team, device_id, received_at) VALUES ('grant_task', ?1, ?2, ?3, ?4)",
+            )?;
+            let mut grant_record = tx.prepare_cached(
+                "INSERT INTO log (kind, record_id, team, device_id, received_at) \
+                 VALUES ('grant_record', ?1, ?2, ?3, ?4)",
+            )?;
+            for grant in &grants {
+                match grant {
+                    Grant::Task { task_id, team } => {
+                        grant_task.execute(params![task_id.to_string(), team, device_id, received_at])?
+                    }
+                    Grant::Record { record_id, team } => {
+                        grant_record.execute(params![record_id.to_string(), team, device_id, received_at])?
+                    }
+                };
+            }
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn quarantine(&self, item: NewQuarantined) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO quarantine (device_id, record_id, change_hash, bytes, code, message, issues, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                item.device_id.to_string(),
+                item.record_id.to_string(),
+                item.change_hash,
+                item.bytes,
+                item.code,
+                item.message,
+                json_text(&item.issues)?,
+                time_text(&item.received_at),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn quarantined(&self) -> Result<Vec<Quarantined>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, device_id, record_id, change_hash, bytes, code, message, issues, received_at \
+                 FROM quarantine ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(
+                    |(id, device_id, record_id, change_hash, bytes, code, message, issues, received_at)| {
+                        Ok(Quarantined {
+                            id,
+                            item: NewQuarantined {
+                                device_id: parse_uuid(&device_id, "quarantined device id")?,
+                                record_id: parse_uuid(&record_id, "quarantined record id")?,
+                                change_hash,
+                                bytes,
+                                code,
+                                message,
+                                issues: parse_json(&issues, "quarantined issues")?,
+                                received_at: parse_time(&received_at, "quarantined received_at")?,
+                            },
+                        })
+                    },
+                )
+                .collect()
+        })
+        .await
+    }
+
+    async fn pull(
+        &self,
+        visibility: &Visibility,
+        except_device: Option<Uuid>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Page, StorageError> {
+        let teams = match visibility {
+            Visibility::All => None,
+            Visibility::Teams(teams) => Some(json_text(teams)?),
+        };
+        let except = except_device.map(|d| d.to_string());
+        self.read(move |tx| pull(tx, teams.as_deref(), except.as_deref(), after, limit))
+            .await
+    }
+
+    async fn last_seq(&self) -> Result<u64, StorageError> {
+        self.read(last_seq).await
+    }
+}
+
+/// One visible log entry: a change (with its bytes) or a grant.
+struct Entry {
+    seq: i64,
+    kind: String,
+    record_id: Option<String>,
+    task_id: Option<String>,
+    bytes: Option<Vec<u8>>,
+    device_id: Option<String>,
+}
+
+/// A pull in one read transaction, so the page and the cursor computed from the log's end agree.
+/// `teams` is the JSON array of the device's teams, or None for a device that sees everything.
+fn pull(
+    tx: &Transaction<'_>,
+    teams: Option<&str>,
+    except_device: Option<&str>,
+    after: u64,
+    limit: u32,
+) -> Result<Page, StorageError> {
+    // A limit of 0 would return nothing and never advance; one entry is the least a page can cover.
+    let limit = limit.max(1) as usize;
+    // One entry beyond the page tells whether a visible entry remains, so `more` never asks the device for an
+    // empty page.
+    let fetch = limit as i64 + 1;
+    let after_sql = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut entries = match teams {
+        None => {
+            let mut stmt = tx.prepare_cached(PULL_ALL)?;
+            stmt.query_map(params![after_sql, fetch], Entry::from_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        Some(teams) => {
+            let mut stmt = tx.prepare_cached(PULL_TEAMS)?;
+            stmt.query_map(params![after_sql, teams, fetch], Entry::from_row)?
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    let cursor = match entries.last() {
+        Some(last) if more => parse_seq(last.seq)?,
+        // Nothing visible remains: move past everything this device cannot see, so its next idle pull starts at
+        // the end of the log and scans nothing.
+        _ => after.max(last_seq(tx)?),
+    };
+
+    // Keyed by seq: the page is in log order, and a change both granted and listed on its own is sent once.
+    let mut changes = BTreeMap::new();
+    for entry in entries {
+        let seq = entry.seq;
+        let expanded = match (entry.kind.as_str(), teams) {
+            // The device that pushed a change has it: covered by the page, not sent back.
+            ("change", _) if except_device.is_some() && entry.device_id.as_deref() == except_device => vec![],
+            ("change", _) => {
+                let record_id = entry.record_id.ok_or_else(|| damaged_entry(seq))?;
+                let bytes = entry.bytes.ok_or_else(|| damaged_entry(seq))?;
+                vec![(seq, record_id, bytes)]
+            }
+            ("grant_task", Some(teams)) => {
+                let task_id = entry.task_id.ok_or_else(|| damaged_entry(seq))?;
+                tx.prepare_cached(EXPAND_TASK)?
+                    .query_map(params![task_id, seq, teams], change_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            ("grant_record", Some(teams)) => {
+                let record_id = entry.record_id.ok_or_else(|| damaged_entry(seq))?;
+                tx.prepare_cached(EXPAND_RECORD)?
+                    .query_map(params![record_id, seq, teams], change_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => return Err(damaged_entry(seq)),
+        };
+        for (seq, record_id, bytes) in expanded {
+            let seq = parse_seq(seq)?;
+            changes.insert(
+                seq,
+                LogChange {
+                    seq,
+                    record_id: parse_uuid(&record_id, "record id")?,
+                    bytes,
+                },
+            );
+        }
+    }
+    Ok(Page {
+        changes: changes.into_values().collect(),
+        cursor,
+        more,
+    })
+}
+
+fn last_seq(tx: &Transaction<'_>) -> Result<u64, StorageError> {
+    // max() of the rowid reads one page at the end of the table's b-tree.
+    let seq: i64 = tx
+        .prepare_cached("SELECT COALESCE(max(seq), 0) FROM log")?
+        .query_row([], |r| r.get(0))?;
+    parse_seq(seq)
+}
+
+impl Entry {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+        Ok(Entry {
+            seq: row.get(0)?,
+            kind: row.get(1)?,
+            record_id: row.get(2)?,
+            task_id: row.get(3)?,
+            bytes: row.get(4)?,
+            device_id: row.get(5)?,
+        })
+    }
+}
+
+fn change_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn damaged_entry(seq: i64) -> StorageError {
+    StorageError::Damaged(format!("log entry {seq} lacks the columns of its kind"))
+}
+
+const DEVICE_COLUMNS: &str = "device_id, name, teams, role, created_at, revoked_at";
+
+struct RawDevice {
+    id: String,
+    name: String,
+    teams: String,
+    role: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+impl RawDevice {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawDevice> {
+        Ok(RawDevice {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            teams: row.get(2)?,
+            role: row.get(3)?,
+            created_at: row.get(4)?,
+            revoked_at: row.get(5)?,
+        })
+    }
+
+    fn decode(self) -> Result<Device, StorageError> {
+        Ok(Device {
+            id: parse_uuid(&self.id, "device id")?,
+            name: self.name,
+            teams: parse_json(&self.teams, "device teams")?,
+            role: Role::parse(&self.role)
+                .ok_or_else(|| StorageError::Damaged(format!("unknown device role {:?}", self.role)))?,
+            created_at: parse_time(&self.created_at, "device created_at")?,
+            revoked_at: self
+                .revoked_at
+                .as_deref()
+                .map(|t| parse_time(t, "device revoked_at"))
+                .transpose()?,
+        })
+    }
+}
+
+struct RawRecord {
+    record_id: String,
+    record_type: String,
+    task_id: Option<String>,
+    body: String,
+    warnings: String,
+}
+
+impl RawRecord {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRecord> {
+        Ok(RawRecord {
+            record_id: row.get(0)?,
+            record_type: row.get(1)?,
+            task_id: row.get(2)?,
+            body: row.get(3)?,
+            warnings: row.get(4)?,
+        })
+    }
+
+    /// The row as a [`RecordRow`]; a task's teams and hazard areas come from their own tables.
+    fn decode(self, tx: &Transaction<'_>) -> Result<RecordRow, StorageError> {
+        let record_type = RecordType::parse(&self.record_type)
+            .ok_or_else(|| StorageError::Damaged(format!("unknown record type {:?}", self.record_type)))?;
+        let (mut task_teams, mut hazard_areas) = (BTreeSet::new(), BTreeSet::new());
+        if record_type == RecordType::Task {
+            let mut teams = tx.prepare_cached("SELECT team FROM task_teams WHERE task_id = ?1")?;
+            for team in teams.query_map([&self.record_id], |r| r.get::<_, String>(0))? {
+                task_teams.insert(team?);
+            }
+            let mut hazards = tx.prepare_cached("SELECT hazard_id FROM task_hazards WHERE task_id = ?1")?;
+            for hazard in hazards.query_map([&self.record_id], |r| r.get::<_, String>(0))? {
+                hazard_areas.insert(parse_uuid(&hazard?, "hazard area id")?);
+            }
+        }
+        Ok(RecordRow {
+            record_id: parse_uuid(&self.record_id, "record id")?,
+            record_type,
+            task_id: self.task_id.as_deref().map(|t| parse_uuid(t, "task id")).transpose()?,
+            task_teams,
+            hazard_areas,
+            body: parse_json(&self.body, "record body")?,
+            warnings: parse_json::<Vec<Issue>>(&self.warnings, "record warnings")?,
+        })
+    }
+}
+
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|e| StorageError::Database(format!("cannot encode JSON: {e}")))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Damaged(format!("{what} is not valid JSON: {e}")))
+}
+
+fn parse_uuid(text: &str, what: &str) -> Result<Uuid, StorageError> {
+    Uuid::parse_str(text).map_err(|e| StorageError::Damaged(format!("{what} {text:?} is not a UUID: {e}")))
+}
+
+fn parse_seq(seq: i64) -> Result<u64, StorageError> {
+    u64::try_from(seq).map_err(|_| StorageError::Damaged(format!("negative sequence number {seq}")))
+}
+
+/// RFC 3339 in UTC with every stored fraction of a second, so a time reads back equal to what was written.
+fn time_text(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>, StorageError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StorageError::Damaged(format!("{what} {text:?} is not an RFC 3339 time: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `sql`, one line per step, indented by depth.
+    fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params, |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(3)?))
+        });
+        let rows: Vec<(i64, i64, String)> = rows.unwrap().collect::<Result<_, _>>().unwrap();
+        let mut depth = BTreeMap::new();
+        rows.into_iter()
+            .map(|(id, parent, detail)| {
+                let d = depth.get(&parent).map_or(0, |d| d + 1);
+                depth.insert(id, d);
+                format!("{}{detail}", "  ".repeat(d))
+            })
+            .collect()
+    }
+
+    /// Every pull statement is driven by an index: the log is searched from the cursor by its primary key (so a
+    /// pull after the last cursor reads nothing), and no table is scanned whole. Only json_each (the device's few
+    /// teams) is scanned.
+    #[test]
+    fn pull_queries_are_index_driven() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let conn = storage.conn.lock().unwrap();
+        let teams = r#"["alpha","bravo"]"#;
+        let plans = [
+            ("PULL_ALL", plan(&conn, PULL_ALL, params![7, 101])),
+            ("PULL_TEAMS", plan(&conn, PULL_TEAMS, params![7, teams, 101])),
+            ("EXPAND_TASK", plan(&conn, EXPAND_TASK, params!["t", 9, teams])),
+            ("EXPAND_RECORD", plan(&conn, EXPAND_RECORD, params!["r", 9, teams])),
+            ("last_seq", plan(&conn, "SELECT COALESCE(max(seq), 0) FROM log", [])),
+        ];
+        for (name, steps) in &plans {
+            println!("{name}:\n  {}", steps.join("\n  "));
+            for step in steps {
+                let step = step.trim_start();
+                assert!(
+                    !step.starts_with("SCAN") || step.contains("VIRTUAL TABLE"),
+                    "{name} scans a table: {step}\n{}",
+                    steps.join("\n")
+                );
+                assert!(
+                    !step.contains("TEMP B-TREE"),
+                    "{name} sorts: {step}\n{}",
+                    steps.join("\n")
+                );
+            }
+        }
+        for name in ["PULL_ALL", "PULL_TEAMS"] {
+            let steps = &plans.iter().find(|(n, _)| *n == name).unwrap().1;
+            assert!(
+                steps[0].contains("USING INTEGER PRIMARY KEY (rowid>?)"),
+                "{name}: {}",
+                steps.join("\n")
+            );
+        }
+    }
+}

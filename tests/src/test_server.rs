@@ -1,0 +1,115 @@
+//! A real fieldsync server on 127.0.0.1, on a real data directory, for end-to-end tests. It runs on its own
+//! thread and runtime (the device side is blocking) and stops deterministically through its shutdown future.
+
+use server::app::{App, run};
+use server::storage::{Device, NewDevice, Role, SqliteStorage, Storage};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a free port.
+    pub fn start(data_dir: &Path) -> TestServer {
+        TestServer::start_at(data_dir, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Starts a server on a given address (to restart one where its devices expect it).
+    pub fn start_at(data_dir: &Path, addr: SocketAddr) -> TestServer {
+        let storage = SqliteStorage::open(data_dir).unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (bound, address) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+                bound.send(listener.local_addr().unwrap()).unwrap();
+                run(listener, App::new(storage), async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = address.recv().unwrap();
+        TestServer {
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            shutdown: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Enrols a device and returns its token, as `fieldsync-server device add` does.
+    pub fn enrol(&self, name: &str, teams: &[&str], role: Role) -> (uuid::Uuid, String) {
+        let token = server::auth::new_token();
+        let device = Device {
+            id: uuid::Uuid::now_v7(),
+            name: name.to_string(),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            role,
+            created_at: chrono::Utc::now(),
+            revoked_at: None,
+        };
+        let (id, token_hash) = (device.id, server::auth::token_hash(&token));
+        self.storage(|s| async move { s.add_device(NewDevice { device, token_hash }).await.unwrap() });
+        (id, token)
+    }
+
+    pub fn revoke(&self, device: uuid::Uuid) {
+        assert!(self.storage(|s| async move { s.revoke_device(device, chrono::Utc::now()).await.unwrap() }));
+    }
+
+    /// Runs `f` with a second connection to the server's data directory (SQLite WAL allows it).
+    pub fn storage<T, F: std::future::Future<Output = T>>(&self, f: impl FnOnce(SqliteStorage) -> F) -> T {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let storage = SqliteStorage::open(&self.data_dir).unwrap();
+        runtime.block_on(f(storage))
+    }
+
+    /// Stops the server and waits for it to finish the requests in flight.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Enrols a device store with a server.
+pub fn enrolled(store: &mut client_core::Store, server: &TestServer, token: &str) {
+    store.enroll(&server.url(), token).unwrap();
+}
+
+pub use server::storage::Role as DeviceRole;

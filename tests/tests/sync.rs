@@ -1,0 +1,280 @@
+//! Devices and a real server on 127.0.0.1 over real HTTP: the sync protocol end to end.
+#![allow(clippy::unwrap_used)]
+
+use client_core::{HttpTransport, ListFilter, Store, SyncError};
+use protocol::RejectionCode;
+use serde_json::json;
+use tests::*;
+use uuid::Uuid;
+
+const TEAM: &str = "Team 3";
+
+fn device(dir: &std::path::Path, server: &TestServer, name: &str, teams: &[&str], role: DeviceRole) -> Store {
+    let mut store = store(&dir.join(format!("{name}.db")), name, &format!("{name} user"));
+    let (_, token) = server.enrol(name, teams, role);
+    enrolled(&mut store, server, &token);
+    store
+}
+
+fn sync(store: &mut Store) -> client_core::SyncReport {
+    store.sync(|_| {}).unwrap()
+}
+
+#[test]
+fn three_devices_syncing_in_different_orders_converge_with_conflicts_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::TeamLeader);
+    let mut c = device(dir.path(), &server, "laptop-c", &[TEAM], DeviceRole::Supervisor);
+
+    let (task, wa, find_id) = day_of_work(&mut a);
+    sync(&mut a);
+    sync(&mut b);
+    sync(&mut c);
+    assert_eq!(b.count().unwrap(), 3);
+
+    // Offline: everyone records and edits, two of them the same field.
+    let mut created = Vec::new();
+    for (i, d) in [&mut a, &mut b, &mut c].into_iter().enumerate() {
+        let mut f = tests::find(Uuid::now_v7(), task, Some(wa), &format!("F-20{i}"));
+        f["location"]["lat"] = json!(40.5003 + i as f64 * 0.00005);
+        created.push(create(d, f));
+    }
+    a.patch(find_id, &json!({"category": "uxo", "model": "VOG-17"}))
+        .unwrap();
+    b.patch(find_id, &json!({"category": "at_mine", "model": "TM-62M"}))
+        .unwrap();
+    c.patch(find_id, &json!({"notes": {"qa": {"text": "checked on site"}}}))
+        .unwrap();
+
+    for order in [[2, 0, 1], [1, 2, 0], [0, 1, 2], [2, 1, 0]] {
+        for i in order {
+            sync([&mut a, &mut b, &mut c][i]);
+        }
+    }
+    let state = visible_state(&a);
+    assert_eq!(visible_state(&b), state);
+    assert_eq!(visible_state(&c), state);
+    assert_eq!(a.count().unwrap(), 6, "no record lost");
+    for d in [&a, &b, &c] {
+        let stored = d.get(find_id).unwrap();
+        let fields: Vec<&str> = stored.conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert!(fields.contains(&"category") && fields.contains(&"model"), "{fields:?}");
+        assert_eq!(stored.record.to_json()["notes"]["qa"]["text"], "checked on site");
+        assert!(d.sync_status().unwrap().unacknowledged.is_empty());
+    }
+}
+
+#[test]
+fn a_sync_cut_off_after_the_server_committed_is_retried_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (_, _, find_id) = day_of_work(&mut a);
+    let (url, token) = a.enrollment().unwrap().unwrap();
+    let transport = HttpTransport::new(&url, &token);
+
+    // The server receives and commits the push, but the answer never reaches the tablet.
+    let error = a
+        .sync_with(
+            |request| {
+                transport.send(request)?;
+                Err(SyncError::Network {
+                    url: url.clone(),
+                    reason: "connection reset".into(),
+                })
+            },
+            |_| {},
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("stay on this device"), "{error}");
+    assert_eq!(a.outbox().unwrap().len(), 3, "nothing acknowledged without an answer");
+
+    let report = sync(&mut a);
+    assert_eq!(report.accepted, 3, "the retry is acknowledged");
+    assert_eq!(report.pulled, 0, "a device is not sent back what it just pushed");
+    assert!(a.outbox().unwrap().is_empty());
+    let logged =
+        server.storage(|s| async move { server::storage::Storage::document_changes(&s, find_id).await.unwrap() });
+    assert_eq!(logged.len(), 1, "the find's change is in the log once");
+    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::TeamLeader);
+    let pulled = sync(&mut b);
+    assert_eq!(pulled.pulled, 3, "each change is served once");
+    assert_eq!(visible_state(&a), visible_state(&b));
+}
+
+#[test]
+fn devices_continue_from_their_cursors_after_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = TestServer::start(&data);
+    let addr = server.addr;
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::TeamLeader);
+    let (task, wa, _) = day_of_work(&mut a);
+    sync(&mut a);
+    assert_eq!(sync(&mut b).pulled, 3);
+    server.stop();
+
+    let server = TestServer::start_at(&data, addr);
+    let mut late = tests::find(Uuid::now_v7(), task, Some(wa), "F-0300");
+    late["location"]["lat"] = json!(40.5004);
+    create(&mut a, late);
+    sync(&mut a);
+    let report = sync(&mut b);
+    assert_eq!(report.pulled, 1, "only what is new since its cursor");
+    assert_eq!(visible_state(&a), visible_state(&b));
+    drop(server);
+}
+
+#[test]
+fn a_wrong_or_revoked_token_gets_401_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut wrong = store(&dir.path().join("w.db"), "w", "w");
+    enrolled(&mut wrong, &server, "fst1_not-a-token");
+    match wrong.sync(|_| {}).unwrap_err() {
+        SyncError::Server { status, message, .. } => {
+            assert_eq!(status, 401);
+            assert!(message.contains("unknown device token"), "{message}");
+        }
+        other => panic!("expected 401, got {other}"),
+    }
+
+    let mut a = store(&dir.path().join("a.db"), "a", "a");
+    let (id, token) = server.enrol("tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    enrolled(&mut a, &server, &token);
+    day_of_work(&mut a);
+    sync(&mut a);
+    server.revoke(id);
+    create(&mut a, tests::task(Uuid::now_v7()));
+    match a.sync(|_| {}).unwrap_err() {
+        SyncError::Server { status, message, .. } => {
+            assert_eq!(status, 401);
+            assert!(message.contains("revoked") && message.contains("tablet-a"), "{message}");
+        }
+        other => panic!("expected 401, got {other}"),
+    }
+    assert_eq!(a.outbox().unwrap().len(), 1, "the refused device keeps its change");
+}
+
+#[test]
+fn a_push_outside_the_device_scope_is_refused_naming_the_record_and_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (task, _, _) = day_of_work(&mut a);
+    sync(&mut a);
+
+    let mut other = device(dir.path(), &server, "tablet-x", &["Team 5"], DeviceRole::TeamLeader);
+    assert_eq!(sync(&mut other).pulled, 0, "Team 5 sees nothing of Team 3's task");
+    let intruder = create(&mut other, tests::find(Uuid::now_v7(), task, None, "F-X1"));
+    let report = sync(&mut other);
+    assert_eq!(report.rejected.len(), 1);
+    let rejection = &report.rejected[0];
+    assert_eq!(
+        (rejection.record_id, rejection.code),
+        (intruder, RejectionCode::OutOfScope)
+    );
+    assert!(
+        rejection.message.contains("F-X1") && rejection.message.contains("Team 3"),
+        "{}",
+        rejection.message
+    );
+    let status = other.sync_status().unwrap();
+    assert_eq!(status.rejected.len(), 1);
+    assert_eq!(status.rejected[0].label.as_deref(), Some("F-X1"));
+    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(
+        (quarantined[0].item.record_id, quarantined[0].item.code.as_str()),
+        (intruder, "out_of_scope")
+    );
+    sync(&mut a);
+    assert!(a.get(intruder).is_err(), "a refused record is never served to anyone");
+}
+
+#[test]
+fn an_invalid_record_is_quarantined_and_reported_to_its_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut tablet = device(dir.path(), &server, "tablet", &[TEAM], DeviceRole::TeamLeader);
+    let mut laptop = device(dir.path(), &server, "laptop", &[TEAM], DeviceRole::Supervisor);
+    let (task, _, _) = day_of_work(&mut tablet);
+    sync(&mut tablet);
+    sync(&mut laptop);
+
+    // The supervisor completes the task while the tablet, offline, reports another day's work on it.
+    laptop.patch(task, &json!({"status": "completed"})).unwrap();
+    sync(&mut laptop);
+    let report_id = create(
+        &mut tablet,
+        json!({"type": "daily_report", "label": "T-031/DR-2", "date_of_information": DAY, "task": task, "team": TEAM, "team_leader": "A. Aliyev"}),
+    );
+    let report = sync(&mut tablet);
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    let rejection = &report.rejected[0];
+    assert_eq!(
+        (rejection.record_id, rejection.code),
+        (report_id, RejectionCode::Invalid)
+    );
+    assert!(
+        rejection
+            .issues
+            .iter()
+            .any(|i| i.rule == domain::Rule::TaskCompleted && i.field == "task"),
+        "{rejection:?}"
+    );
+    let status = tablet.sync_status().unwrap();
+    assert!(
+        status.rejected[0]
+            .issues
+            .iter()
+            .any(|i| i.rule == domain::Rule::TaskCompleted)
+    );
+    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].item.code, "invalid");
+    sync(&mut laptop);
+    assert!(
+        laptop.get(report_id).is_err(),
+        "a refused record is never served to anyone"
+    );
+    // The tablet learns the task is completed: the pull after the refused push brought it.
+    let tasks = tablet
+        .list(&ListFilter {
+            status: Some("completed".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(tasks.len(), 1);
+}
+
+#[test]
+fn an_idle_sync_of_ten_thousand_records_is_one_small_request_and_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let task = Uuid::now_v7();
+    create(&mut a, tests::task(task));
+    let records: Vec<domain::Record> = (0..9_999)
+        .map(|n| {
+            let mut f = tests::find(Uuid::now_v7(), task, None, &format!("F-{n:05}"));
+            f["location"] = json!({"lat": 40.0 + (n / 100) as f64 * 0.0002, "lon": 47.0 + (n % 100) as f64 * 0.0002, "method": "handheld_gnss", "accuracy_m": 2.0});
+            domain::Record::from_json(f, Uuid::now_v7()).unwrap()
+        })
+        .collect();
+    a.create_batch(records).unwrap();
+    let first = sync(&mut a);
+    assert_eq!(first.accepted, 10_000);
+    assert_eq!(a.count().unwrap(), 10_000);
+
+    let (url, token) = a.enrollment().unwrap().unwrap();
+    let transport = HttpTransport::new(&url, &token);
+    let report = a.sync_with(|request| transport.send(request), |_| {}).unwrap();
+    let bytes = transport.bytes_sent.get() + transport.bytes_received.get();
+    assert_eq!(report.requests, 1);
+    assert!(bytes < 1024, "idle sync moved {bytes} bytes");
+    assert_eq!((report.accepted, report.pulled), (0, 0));
+}
