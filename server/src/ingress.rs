@@ -22,7 +22,7 @@ pub struct Outcome {
     pub warnings: Vec<Issue>,
 }
 
-/// Processes the changes a device pushed for one record.
+/// Processes the changes a device pushed for one record: accepted, deferred, or refused into quarantine.
 pub async fn ingest_record<S: Storage>(
     storage: &S,
     programme: &Programme,
@@ -30,6 +30,26 @@ pub async fn ingest_record<S: Storage>(
     push: &DocumentChanges,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StorageError> {
+    match decide(storage, programme, device, push, now).await? {
+        Verdict::Decided(outcome) => Ok(outcome),
+        Verdict::Refuse(refusal) => reject(storage, device, push, now, refusal).await,
+    }
+}
+
+/// What to do with a push: an outcome already settled (accepted and appended, or deferred), or a refusal.
+enum Verdict {
+    Decided(Outcome),
+    Refuse(Refusal),
+}
+
+/// Checks a record's pushed changes and appends them if they pass.
+async fn decide<S: Storage>(
+    storage: &S,
+    programme: &Programme,
+    device: &Device,
+    push: &DocumentChanges,
+    now: DateTime<Utc>,
+) -> Result<Verdict, StorageError> {
     let id = push.record_id;
     let refuse = |code, message: String, issues: Vec<Issue>, hashes: Vec<String>| Refusal {
         code,
@@ -47,27 +67,23 @@ pub async fn ingest_record<S: Storage>(
                 bytes.len(),
                 limits::MAX_CHANGE_BYTES
             );
-            return reject(
-                storage,
-                device,
-                push,
-                now,
-                refuse(RejectionCode::TooLarge, message, vec![], vec![]),
-            )
-            .await;
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::TooLarge,
+                message,
+                vec![],
+                vec![],
+            )));
         }
         match Change::from_bytes(bytes.to_vec()) {
             Ok(change) => changes.push(change),
             Err(e) => {
                 let message = format!("change {index} is not an Automerge change: {e}");
-                return reject(
-                    storage,
-                    device,
-                    push,
-                    now,
-                    refuse(RejectionCode::Malformed, message, vec![], vec![]),
-                )
-                .await;
+                return Ok(Verdict::Refuse(refuse(
+                    RejectionCode::Malformed,
+                    message,
+                    vec![],
+                    vec![],
+                )));
             }
         }
     }
@@ -87,10 +103,10 @@ pub async fn ingest_record<S: Storage>(
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
         .collect();
     if fresh.is_empty() {
-        return Ok(Outcome {
+        return Ok(Verdict::Decided(Outcome {
             accepted: hashes,
             ..Outcome::default()
-        });
+        }));
     }
     let before = if doc.get_heads().is_empty() {
         None
@@ -102,14 +118,12 @@ pub async fn ingest_record<S: Storage>(
     let mut after_doc = doc.clone();
     if let Err(e) = after_doc.apply_changes(fresh.clone()) {
         let message = format!("the changes do not apply: {e}");
-        return reject(
-            storage,
-            device,
-            push,
-            now,
-            refuse(RejectionCode::Malformed, message, vec![], hashes),
-        )
-        .await;
+        return Ok(Verdict::Refuse(refuse(
+            RejectionCode::Malformed,
+            message,
+            vec![],
+            hashes,
+        )));
     }
     let missing = after_doc.get_missing_deps(&[]);
     if !missing.is_empty() {
@@ -117,31 +131,27 @@ pub async fn ingest_record<S: Storage>(
             "{} earlier changes of this record are missing: push them with these",
             missing.len()
         );
-        return Ok(deferred(id, message, hashes));
+        return Ok(Verdict::Decided(deferred(id, message, hashes)));
     }
     let after = match document::materialize(&after_doc) {
         Ok(m) if m.record.id() == id => m.record,
         Ok(m) => {
             let message = format!("the document holds record {}, not {id}", m.record.id());
-            return reject(
-                storage,
-                device,
-                push,
-                now,
-                refuse(RejectionCode::Malformed, message, vec![], hashes),
-            )
-            .await;
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::Malformed,
+                message,
+                vec![],
+                hashes,
+            )));
         }
         Err(e) => {
             let message = format!("the changes do not make a fieldsync record: {e}");
-            return reject(
-                storage,
-                device,
-                push,
-                now,
-                refuse(RejectionCode::Malformed, message, vec![], hashes),
-            )
-            .await;
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::Malformed,
+                message,
+                vec![],
+                hashes,
+            )));
         }
     };
 
@@ -158,7 +168,7 @@ pub async fn ingest_record<S: Storage>(
                 Some(row) => Some(row.task_teams),
                 None => {
                     let message = format!("task {task_id} is not on the server yet: push it first");
-                    return Ok(deferred(id, message, hashes));
+                    return Ok(Verdict::Decided(deferred(id, message, hashes)));
                 }
             },
         };
@@ -174,14 +184,12 @@ pub async fn ingest_record<S: Storage>(
                 device.role.as_str(),
                 device.teams.iter().cloned().collect::<Vec<_>>().join(", ")
             );
-            return reject(
-                storage,
-                device,
-                push,
-                now,
-                refuse(RejectionCode::OutOfScope, message, vec![], hashes),
-            )
-            .await;
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::OutOfScope,
+                message,
+                vec![],
+                hashes,
+            )));
         }
     }
 
@@ -207,14 +215,7 @@ pub async fn ingest_record<S: Storage>(
             after.meta.label,
             errors.len()
         );
-        return reject(
-            storage,
-            device,
-            push,
-            now,
-            refuse(RejectionCode::Invalid, message, errors, hashes),
-        )
-        .await;
+        return Ok(Verdict::Refuse(refuse(RejectionCode::Invalid, message, errors, hashes)));
     }
 
     // 6. Accept: append the changes, the record's row, and grants for scope that grew.
@@ -236,11 +237,11 @@ pub async fn ingest_record<S: Storage>(
             grants,
         })
         .await?;
-    Ok(Outcome {
+    Ok(Verdict::Decided(Outcome {
         accepted: hashes,
         rejected: None,
         warnings: issues,
-    })
+    }))
 }
 
 struct Refusal {
