@@ -155,6 +155,22 @@ async fn decide<S: Storage>(
         }
     };
 
+    let size = after.to_json().to_string().len();
+    if size > limits::MAX_RECORD_JSON_BYTES {
+        let message = format!(
+            "{} {} would be {size} bytes; a record is at most {} bytes: keep photos as attachments and notes short",
+            after.record_type(),
+            after.meta.label,
+            limits::MAX_RECORD_JSON_BYTES
+        );
+        return Ok(Verdict::Refuse(refuse(
+            RejectionCode::TooLarge,
+            message,
+            vec![],
+            hashes,
+        )));
+    }
+
     // 4. Scope: the device must be allowed on the record's task before and after the change.
     let mut tasks = vec![task_of(&after)];
     if let Some(before) = &before {

@@ -278,3 +278,29 @@ fn an_idle_sync_of_ten_thousand_records_is_one_small_request_and_response() {
     assert!(bytes < 1024, "idle sync moved {bytes} bytes");
     assert_eq!((report.accepted, report.pulled), (0, 0));
 }
+
+#[test]
+fn a_record_larger_than_the_limit_is_refused_as_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (_, _, find_id) = day_of_work(&mut a);
+    sync(&mut a);
+    // Two changes, each under the change limit, that together make a record over the record limit.
+    let essay = "mine ".repeat(protocol::limits::MAX_RECORD_JSON_BYTES / 8);
+    a.patch(find_id, &json!({"notes": {"first": {"text": essay}}})).unwrap();
+    a.patch(find_id, &json!({"notes": {"second": {"text": essay}}})).unwrap();
+    let report = sync(&mut a);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(
+        (report.rejected[0].record_id, report.rejected[0].code),
+        (find_id, RejectionCode::TooLarge)
+    );
+    assert!(
+        report.rejected[0].message.contains("F-0001"),
+        "{}",
+        report.rejected[0].message
+    );
+    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    assert_eq!(quarantined[0].item.code, "too_large");
+}

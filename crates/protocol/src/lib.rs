@@ -32,6 +32,9 @@ pub mod limits {
     pub const MAX_PUSH_CHANGES: usize = 20_000;
     /// Largest single change.
     pub const MAX_CHANGE_BYTES: usize = 1024 * 1024;
+    /// Largest record, measured as its JSON form after the push (a change can be small and still make a huge
+    /// record, since Automerge compresses large changes).
+    pub const MAX_RECORD_JSON_BYTES: usize = 1024 * 1024;
     /// Most changes one response carries unless the device asks for fewer.
     pub const DEFAULT_PAGE_CHANGES: u32 = 5_000;
 }
