@@ -7,7 +7,7 @@
 use crate::error::StoreError;
 use crate::exchange::DocumentChanges as LocalChanges;
 use crate::store::Store;
-use protocol::{DocumentChanges, RejectionCode, SyncRequest, SyncResponse, limits};
+use protocol::{PushedChanges, RejectionCode, SyncRequest, SyncResponse, limits};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use std::collections::BTreeMap;
@@ -118,7 +118,7 @@ impl Store {
         let mut seen = SyncProgress::default();
         let mut reset_once = false;
         loop {
-            let request = self.next_request()?;
+            let (request, pushed_records) = self.next_request()?;
             let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
             let response = match send(&request) {
                 Err(SyncError::Server { code, .. }) if code == "cursor_unknown" && !reset_once => {
@@ -133,7 +133,7 @@ impl Store {
                 }
                 other => other?,
             };
-            let changed = self.apply_response(&request, &response)?;
+            let changed = self.apply_response(&request, &pushed_records, &response)?;
             report.requests += 1;
             report.accepted += response.accepted as usize;
             report.rejected.extend(
@@ -167,7 +167,9 @@ impl Store {
 
     /// The next request: the outbox in dependency order (hazard areas and tasks before what links to them),
     /// skipping records whose only waiting changes were refused (they go again with the record's next change).
-    fn next_request(&self) -> Result<SyncRequest, StoreError> {
+    /// A record whose first change is in the push goes without its id (the change carries it). Returns the
+    /// request and the record of each push entry.
+    fn next_request(&self) -> Result<(SyncRequest, Vec<Uuid>), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.record_id, c.bytes, c.rejection, r.record_type FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
              WHERE c.origin = 'local' AND c.acknowledged = 0 ORDER BY c.seq",
@@ -197,29 +199,36 @@ impl Store {
             entry.1 |= rejection.is_none();
             entry.2.push(ByteBuf::from(bytes));
         }
-        let mut push: Vec<(usize, DocumentChanges)> = by_record
+        let mut push: Vec<(usize, Uuid, PushedChanges)> = by_record
             .into_iter()
             .filter(|(_, (_, fresh, _))| *fresh)
-            .map(|(record_id, (order, _, changes))| (order, DocumentChanges { record_id, changes }))
+            .map(|(record_id, (order, _, changes))| {
+                let first_included = changes
+                    .iter()
+                    .any(|b| automerge::Change::from_bytes(b.to_vec()).is_ok_and(|c| c.deps().is_empty()));
+                let id = if first_included { None } else { Some(record_id) };
+                (order, record_id, PushedChanges { record_id: id, changes })
+            })
             .collect();
-        push.sort_by_key(|(order, _)| *order);
+        push.sort_by_key(|(order, _, _)| *order);
         let mut budget = limits::MAX_PUSH_CHANGES;
-        let push = push
+        let (records, push): (Vec<Uuid>, Vec<PushedChanges>) = push
             .into_iter()
-            .map(|(_, d)| d)
-            .take_while(|d| {
+            .map(|(_, record, d)| (record, d))
+            .take_while(|(_, d)| {
                 let fits = d.changes.len() <= budget;
                 budget = budget.saturating_sub(d.changes.len());
                 fits
             })
-            .collect();
-        Ok(SyncRequest {
+            .unzip();
+        let request = SyncRequest {
             version: protocol::VERSION,
             cursor: self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
             server_id: self.meta(SERVER_ID)?.and_then(|s| Uuid::parse_str(&s).ok()),
             push,
             page_limit: None,
-        })
+        };
+        Ok((request, records))
     }
 
     fn has_pushable(&self) -> Result<bool, StoreError> {
@@ -232,7 +241,12 @@ impl Store {
 
     /// Applies one response in one transaction: acknowledgements, refusals, pulled changes, and the new cursor.
     /// Every change the request pushed is acknowledged unless the response lists it among `rejected`.
-    fn apply_response(&mut self, request: &SyncRequest, response: &SyncResponse) -> Result<usize, StoreError> {
+    fn apply_response(
+        &mut self,
+        request: &SyncRequest,
+        pushed_records: &[Uuid],
+        response: &SyncResponse,
+    ) -> Result<usize, StoreError> {
         let not_accepted: std::collections::HashSet<&str> = response
             .rejected
             .iter()
@@ -247,8 +261,9 @@ impl Store {
         let accepted: Vec<String> = request
             .push
             .iter()
-            .filter(|d| !refused_records.contains(&d.record_id))
-            .flat_map(|d| d.changes.iter())
+            .zip(pushed_records)
+            .filter(|(_, record)| !refused_records.contains(*record))
+            .flat_map(|(d, _)| d.changes.iter())
             .filter_map(|bytes| {
                 automerge::Change::from_bytes(bytes.to_vec())
                     .ok()

@@ -36,6 +36,17 @@ pub async fn ingest_record<S: Storage>(
     }
 }
 
+/// The record id set by the document's first change (the change with no dependencies), if the push holds it.
+pub fn id_from_first_change(changes: &[serde_bytes::ByteBuf]) -> Option<Uuid> {
+    let first = changes
+        .iter()
+        .filter_map(|b| Change::from_bytes(b.to_vec()).ok())
+        .find(|c| c.deps().is_empty())?;
+    let mut doc = Automerge::new();
+    doc.apply_changes([first]).ok()?;
+    document::read_json(&doc).ok()?.get("id")?.as_str()?.parse().ok()
+}
+
 /// What to do with a push: an outcome already settled (accepted and appended, or deferred), or a refusal.
 enum Verdict {
     Decided(Outcome),

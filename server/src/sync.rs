@@ -81,8 +81,45 @@ async fn handle<S: Storage>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
     };
     if !request.push.is_empty() {
         let _one_at_a_time = app.ingest.lock().await;
-        for push in &request.push {
-            let outcome = ingest_record(&app.storage, &app.programme, &device, push, now)
+        for pushed in request.push {
+            let Some(record_id) = pushed
+                .record_id
+                .or_else(|| crate::ingress::id_from_first_change(&pushed.changes))
+            else {
+                // Without an id and without the first change there is no telling which record this is.
+                let message = "a push without record_id must include the record's first change".to_string();
+                let mut hashes = Vec::new();
+                for bytes in &pushed.changes {
+                    let hash = automerge::Change::from_bytes(bytes.to_vec())
+                        .ok()
+                        .map(|c| c.hash().to_string());
+                    hashes.extend(hash.clone());
+                    let item = crate::storage::NewQuarantined {
+                        device_id: device.id,
+                        record_id: uuid::Uuid::nil(),
+                        change_hash: hash,
+                        bytes: bytes.to_vec(),
+                        code: "malformed".into(),
+                        message: message.clone(),
+                        issues: vec![],
+                        received_at: now,
+                    };
+                    app.storage.quarantine(item).await.map_err(internal)?;
+                }
+                response.rejected.push(protocol::Rejection {
+                    record_id: uuid::Uuid::nil(),
+                    changes: hashes,
+                    code: protocol::RejectionCode::Malformed,
+                    message,
+                    issues: vec![],
+                });
+                continue;
+            };
+            let push = DocumentChanges {
+                record_id,
+                changes: pushed.changes,
+            };
+            let outcome = ingest_record(&app.storage, &app.programme, &device, &push, now)
                 .await
                 .map_err(internal)?;
             response.accepted += outcome.accepted.len() as u64;

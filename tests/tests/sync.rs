@@ -289,7 +289,8 @@ fn a_record_larger_than_the_limit_is_refused_as_too_large() {
     // Two changes, each under the change limit, that together make a record over the record limit.
     let essay = "mine ".repeat(protocol::limits::MAX_RECORD_JSON_BYTES / 8);
     a.patch(find_id, &json!({"notes": {"first": {"text": essay}}})).unwrap();
-    a.patch(find_id, &json!({"notes": {"second": {"text": essay}}})).unwrap();
+    a.patch(find_id, &json!({"notes": {"second": {"text": essay}}}))
+        .unwrap();
     let report = sync(&mut a);
     assert_eq!(report.rejected.len(), 1);
     assert_eq!(
@@ -303,4 +304,38 @@ fn a_record_larger_than_the_limit_is_refused_as_too_large() {
     );
     let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
     assert_eq!(quarantined[0].item.code, "too_large");
+}
+
+#[test]
+fn a_push_without_record_id_must_carry_the_first_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (_, _, find_id) = day_of_work(&mut a);
+    sync(&mut a);
+    a.patch(find_id, &json!({"quantity": 2})).unwrap();
+    let edit = a.outbox().unwrap().pop().unwrap();
+    let (url, token) = a.enrollment().unwrap().unwrap();
+    let request = protocol::SyncRequest {
+        version: protocol::VERSION,
+        cursor: 0,
+        server_id: None,
+        push: vec![protocol::PushedChanges {
+            record_id: None,
+            changes: vec![serde_bytes::ByteBuf::from(edit.bytes)],
+        }],
+        page_limit: None,
+    };
+    let response = HttpTransport::new(&url, &token).send(&request).unwrap();
+    assert_eq!(response.accepted, 0);
+    assert_eq!(response.rejected.len(), 1);
+    assert_eq!(response.rejected[0].code, RejectionCode::Malformed);
+    assert_eq!(response.rejected[0].changes, vec![edit.hash]);
+    assert!(
+        response.rejected[0].message.contains("first change"),
+        "{}",
+        response.rejected[0].message
+    );
+    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    assert_eq!(quarantined.len(), 1, "kept for review, not dropped");
 }

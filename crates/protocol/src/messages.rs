@@ -11,6 +11,15 @@ pub struct DocumentChanges {
     pub changes: Vec<ByteBuf>,
 }
 
+/// Changes a device pushes for one record. `record_id` may be left out when `changes` include the document's first
+/// change (the one with no dependencies): that change sets the record's id, and the server reads it from there.
+/// A new record then costs no id beside its changes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedChanges {
+    pub record_id: Option<Uuid>,
+    pub changes: Vec<ByteBuf>,
+}
+
 /// What a device sends: its unacknowledged changes, and where it stands in the server's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
@@ -20,7 +29,7 @@ pub struct SyncRequest {
     /// The server instance the cursor refers to (from an earlier response); a cursor from another instance,
     /// or beyond the end of this one's log, is answered with `cursor_unknown`.
     pub server_id: Option<Uuid>,
-    pub push: Vec<DocumentChanges>,
+    pub push: Vec<PushedChanges>,
     /// At most this many changes in the response (the server may send fewer).
     pub page_limit: Option<u32>,
 }
@@ -93,10 +102,16 @@ mod tests {
             version: crate::VERSION,
             cursor: 42,
             server_id: Some(Uuid::now_v7()),
-            push: vec![DocumentChanges {
-                record_id: Uuid::now_v7(),
-                changes: vec![ByteBuf::from(vec![1, 2, 3])],
-            }],
+            push: vec![
+                PushedChanges {
+                    record_id: Some(Uuid::now_v7()),
+                    changes: vec![ByteBuf::from(vec![1, 2, 3])],
+                },
+                PushedChanges {
+                    record_id: None,
+                    changes: vec![ByteBuf::from(vec![4])],
+                },
+            ],
             page_limit: Some(10),
         };
         let bytes = encode(&request).expect("encode");
