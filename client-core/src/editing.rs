@@ -49,21 +49,7 @@ impl Store {
 
     /// Stores many new records in one transaction (an import, or test set-up); all or nothing.
     pub fn create_batch(&mut self, records: Vec<Record>) -> Result<Vec<Saved>, StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let saved = records
-            .into_iter()
-            .map(|r| self.create(r))
-            .collect::<Result<Vec<_>, _>>();
-        match saved {
-            Ok(saved) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(saved)
-            }
-            Err(error) => {
-                self.conn.execute_batch("ROLLBACK")?;
-                Err(error)
-            }
-        }
+        self.transaction_mut(|store| records.into_iter().map(|r| store.create(r)).collect())
     }
 
     /// Replaces a record with `new`: only the fields that differ from what it shows now are written.

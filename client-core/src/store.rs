@@ -174,6 +174,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs `f` in one write transaction when `f` itself needs the store mutably (it creates records, imports
+    /// changes): all of it commits, or none of it. The writes inside join this transaction (see [`Store::write`]).
+    pub(crate) fn transaction_mut<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(value) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.conn.execute_batch("ROLLBACK")?;
+                Err(error)
+            }
+        }
+    }
+
     /// Loads a record's document: its snapshot plus the change rows the snapshot does not cover.
     pub(crate) fn load_document(&self, id: Uuid) -> Result<Option<Automerge>, StoreError> {
         let snapshot: Option<Option<Vec<u8>>> = self

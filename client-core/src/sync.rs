@@ -279,11 +279,10 @@ impl Store {
                 changes: d.changes.iter().map(|b| b.to_vec()).collect(),
             })
             .collect();
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let result = (|| {
-            self.acknowledge(&accepted)?;
+        self.transaction_mut(|store| {
+            store.acknowledge(&accepted)?;
             {
-                let mut mark = self
+                let mut mark = store
                     .conn
                     .prepare_cached("UPDATE changes SET rejection = ?2 WHERE hash = ?1 AND origin = 'local'")?;
                 for rejection in response.rejected.iter().filter(|r| r.code != RejectionCode::Deferred) {
@@ -295,21 +294,11 @@ impl Store {
                     }
                 }
             }
-            let report = self.import_changes(&pulled)?;
-            self.set_meta(CURSOR, &response.cursor.to_string())?;
-            self.set_meta(SERVER_ID, &response.server_id.to_string())?;
-            Ok::<_, StoreError>(report.records_changed.len())
-        })();
-        match result {
-            Ok(changed) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(changed)
-            }
-            Err(error) => {
-                self.conn.execute_batch("ROLLBACK")?;
-                Err(error)
-            }
-        }
+            let report = store.import_changes(&pulled)?;
+            store.set_meta(CURSOR, &response.cursor.to_string())?;
+            store.set_meta(SERVER_ID, &response.server_id.to_string())?;
+            Ok(report.records_changed.len())
+        })
     }
 
     /// What the server has not acknowledged and what it refused.
