@@ -345,12 +345,7 @@ impl Store {
     /// Everything the row of a document is derived from: the record as shown, its conflicts and its issues.
     pub(crate) fn derive(&self, id: Uuid, doc: &Automerge) -> Result<Derived, StoreError> {
         let materialized = document::materialize(doc).map_err(StoreError::document(id))?;
-        // The first change is the record's creation; its metadata is enough (no change is encoded).
-        let entered_at = doc
-            .get_changes_meta(&[])
-            .first()
-            .and_then(|c| DateTime::from_timestamp(c.timestamp, 0))
-            .unwrap_or_else(|| self.now());
+        let entered_at = document::entered_at(doc).unwrap_or_else(|| self.now());
         let related = self.related(&materialized.record)?;
         let issues = self.validate_with(&materialized.record, &related, entered_at);
         let siblings = related.siblings.iter().map(Record::id).collect();

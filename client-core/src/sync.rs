@@ -70,6 +70,14 @@ pub struct RejectedChange {
     pub issues: Vec<domain::Issue>,
 }
 
+/// What one push entry carries, as the device knows it: the record and the hashes of its pushed changes, read
+/// from the outbox rows (so acknowledging them parses nothing).
+#[derive(Debug)]
+struct Pushed {
+    record_id: Uuid,
+    hashes: Vec<String>,
+}
+
 const SERVER_URL: &str = "server_url";
 const TOKEN: &str = "device_token";
 const SERVER_ID: &str = "server_id";
@@ -118,7 +126,7 @@ impl Store {
         let mut seen = SyncProgress::default();
         let mut reset_once = false;
         loop {
-            let (request, pushed_records) = self.next_request()?;
+            let (request, entries) = self.next_request()?;
             let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
             let response = match send(&request) {
                 Err(SyncError::Server { code, .. }) if code == "cursor_unknown" && !reset_once => {
@@ -133,7 +141,7 @@ impl Store {
                 }
                 other => other?,
             };
-            let changed = self.apply_response(&request, &pushed_records, &response)?;
+            let changed = self.apply_response(&entries, &response)?;
             report.requests += 1;
             report.accepted += response.accepted as usize;
             report.rejected.extend(
@@ -168,23 +176,27 @@ impl Store {
     /// The next request: the outbox in dependency order (hazard areas and tasks before what links to them),
     /// skipping records whose only waiting changes were refused (they go again with the record's next change).
     /// A record whose first change is in the push goes without its id (the change carries it). Returns the
-    /// request and the record of each push entry.
-    fn next_request(&self) -> Result<(SyncRequest, Vec<Uuid>), StoreError> {
+    /// request and what each push entry carries.
+    fn next_request(&self) -> Result<(SyncRequest, Vec<Pushed>), StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT c.record_id, c.bytes, c.rejection, r.record_type FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
+            "SELECT c.record_id, c.bytes, c.rejection, r.record_type, c.hash FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
              WHERE c.origin = 'local' AND c.acknowledged = 0 ORDER BY c.seq",
         )?;
-        let mut by_record: BTreeMap<Uuid, (usize, bool, Vec<ByteBuf>)> = BTreeMap::new();
+        let mut by_record: BTreeMap<Uuid, (usize, bool, Vec<ByteBuf>, Vec<String>)> = BTreeMap::new();
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, Option<String>>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
             ))
         })?;
         for row in rows {
-            let (id, bytes, rejection, record_type) = row?;
+            let (id, bytes, rejection, record_type, hash) = row?;
+            let hash = automerge::ChangeHash::try_from(hash.as_slice())
+                .map_err(|_| StoreError::Damaged(format!("change hash of {id}")))?
+                .to_string();
             let id = crate::neighbourhood::parse_id(&id)?;
             let order = record_type
                 .as_deref()
@@ -195,24 +207,29 @@ impl Store {
                         .position(|x| *x == t)
                         .unwrap_or(usize::MAX)
                 });
-            let entry = by_record.entry(id).or_insert((order, false, Vec::new()));
+            let entry = by_record.entry(id).or_insert((order, false, Vec::new(), Vec::new()));
             entry.1 |= rejection.is_none();
             entry.2.push(ByteBuf::from(bytes));
+            entry.3.push(hash);
         }
-        let mut push: Vec<(usize, Uuid, PushedChanges)> = by_record
+        let mut push: Vec<(usize, Pushed, PushedChanges)> = by_record
             .into_iter()
-            .filter(|(_, (_, fresh, _))| *fresh)
-            .map(|(record_id, (order, _, changes))| {
+            .filter(|(_, (_, fresh, _, _))| *fresh)
+            .map(|(record_id, (order, _, changes, hashes))| {
                 let first_included = changes
                     .iter()
                     .any(|b| automerge::Change::from_bytes(b.to_vec()).is_ok_and(|c| c.deps().is_empty()));
                 let id = if first_included { None } else { Some(record_id) };
-                (order, record_id, PushedChanges { record_id: id, changes })
+                (
+                    order,
+                    Pushed { record_id, hashes },
+                    PushedChanges { record_id: id, changes },
+                )
             })
             .collect();
         push.sort_by_key(|(order, _, _)| *order);
         let mut budget = limits::MAX_PUSH_CHANGES;
-        let (records, push): (Vec<Uuid>, Vec<PushedChanges>) = push
+        let (records, push): (Vec<Pushed>, Vec<PushedChanges>) = push
             .into_iter()
             .map(|(_, record, d)| (record, d))
             .take_while(|(_, d)| {
@@ -241,12 +258,7 @@ impl Store {
 
     /// Applies one response in one transaction: acknowledgements, refusals, pulled changes, and the new cursor.
     /// Every change the request pushed is acknowledged unless the response lists it among `rejected`.
-    fn apply_response(
-        &mut self,
-        request: &SyncRequest,
-        pushed_records: &[Uuid],
-        response: &SyncResponse,
-    ) -> Result<usize, StoreError> {
+    fn apply_response(&mut self, pushed: &[Pushed], response: &SyncResponse) -> Result<usize, StoreError> {
         let not_accepted: std::collections::HashSet<&str> = response
             .rejected
             .iter()
@@ -258,18 +270,12 @@ impl Store {
             .filter(|r| r.changes.is_empty())
             .map(|r| r.record_id)
             .collect();
-        let accepted: Vec<String> = request
-            .push
+        let accepted: Vec<String> = pushed
             .iter()
-            .zip(pushed_records)
-            .filter(|(_, record)| !refused_records.contains(*record))
-            .flat_map(|(d, _)| d.changes.iter())
-            .filter_map(|bytes| {
-                automerge::Change::from_bytes(bytes.to_vec())
-                    .ok()
-                    .map(|c| c.hash().to_string())
-            })
+            .filter(|p| !refused_records.contains(&p.record_id))
+            .flat_map(|p| p.hashes.iter())
             .filter(|hash| !not_accepted.contains(hash.as_str()))
+            .cloned()
             .collect();
         let pulled: Vec<LocalChanges> = response
             .pull

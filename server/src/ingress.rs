@@ -36,6 +36,33 @@ pub async fn ingest_record<S: Storage>(
     }
 }
 
+/// Refuses a push that names no record and lacks the record's first change: there is no telling which record it
+/// is, so it is quarantined under the nil id, like every other refusal, and reported.
+pub async fn refuse_unidentified<S: Storage>(
+    storage: &S,
+    device: &Device,
+    changes: Vec<serde_bytes::ByteBuf>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StorageError> {
+    let hashes = changes
+        .iter()
+        .filter_map(|b| Change::from_bytes(b.to_vec()).ok())
+        .map(|c| c.hash().to_string())
+        .collect();
+    let push = DocumentChanges {
+        record_id: Uuid::nil(),
+        changes,
+    };
+    let message = "a push without record_id must include the record's first change".to_string();
+    let refusal = Refusal {
+        code: RejectionCode::Malformed,
+        message,
+        issues: vec![],
+        hashes,
+    };
+    reject(storage, device, &push, now, refusal).await
+}
+
 /// The record id set by the document's first change (the change with no dependencies), if the push holds it.
 pub fn id_from_first_change(changes: &[serde_bytes::ByteBuf]) -> Option<Uuid> {
     let first = changes
@@ -222,11 +249,7 @@ async fn decide<S: Storage>(
 
     // 5. Validate the record the changes make, against the records the server holds.
     let related = related(storage, &after).await?;
-    let entered_at = after_doc
-        .get_changes_meta(&[])
-        .first()
-        .and_then(|c| DateTime::from_timestamp(c.timestamp, 0))
-        .unwrap_or(now);
+    let entered_at = document::entered_at(&after_doc).unwrap_or(now);
     let ctx = domain::Context {
         programme,
         related: &related,

@@ -86,33 +86,10 @@ async fn handle<S: Storage>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
                 .record_id
                 .or_else(|| crate::ingress::id_from_first_change(&pushed.changes))
             else {
-                // Without an id and without the first change there is no telling which record this is.
-                let message = "a push without record_id must include the record's first change".to_string();
-                let mut hashes = Vec::new();
-                for bytes in &pushed.changes {
-                    let hash = automerge::Change::from_bytes(bytes.to_vec())
-                        .ok()
-                        .map(|c| c.hash().to_string());
-                    hashes.extend(hash.clone());
-                    let item = crate::storage::NewQuarantined {
-                        device_id: device.id,
-                        record_id: uuid::Uuid::nil(),
-                        change_hash: hash,
-                        bytes: bytes.to_vec(),
-                        code: "malformed".into(),
-                        message: message.clone(),
-                        issues: vec![],
-                        received_at: now,
-                    };
-                    app.storage.quarantine(item).await.map_err(internal)?;
-                }
-                response.rejected.push(protocol::Rejection {
-                    record_id: uuid::Uuid::nil(),
-                    changes: hashes,
-                    code: protocol::RejectionCode::Malformed,
-                    message,
-                    issues: vec![],
-                });
+                let outcome = crate::ingress::refuse_unidentified(&app.storage, &device, pushed.changes, now)
+                    .await
+                    .map_err(internal)?;
+                response.rejected.extend(outcome.rejected);
                 continue;
             };
             let push = DocumentChanges {

@@ -170,6 +170,14 @@ pub fn resolve(
         .ok_or_else(|| DocumentError::NotARecord("the decision made no change".into()))
 }
 
+/// When the record was first entered: the time its first change claims (the creating device's clock).
+pub fn entered_at(doc: &Automerge) -> Option<chrono::DateTime<chrono::Utc>> {
+    // The first change is the record's creation; its metadata is enough (no change is encoded).
+    doc.get_changes_meta(&[])
+        .first()
+        .and_then(|c| chrono::DateTime::from_timestamp(c.timestamp, 0))
+}
+
 /// The record type a document holds.
 pub fn record_type(doc: &Automerge) -> Result<RecordType, DocumentError> {
     match doc.get(ROOT, "type")? {
