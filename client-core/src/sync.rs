@@ -238,12 +238,11 @@ impl Store {
                 fits
             })
             .unzip();
+        let cursor = self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let server_id = self.meta(SERVER_ID)?.and_then(|s| Uuid::parse_str(&s).ok());
         let request = SyncRequest {
-            version: protocol::VERSION,
-            cursor: self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
-            server_id: self.meta(SERVER_ID)?.and_then(|s| Uuid::parse_str(&s).ok()),
             push,
-            page_limit: None,
+            ..SyncRequest::new(cursor, server_id)
         };
         Ok((request, records))
     }

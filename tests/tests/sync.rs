@@ -317,14 +317,11 @@ fn a_push_without_record_id_must_carry_the_first_change() {
     let edit = a.outbox().unwrap().pop().unwrap();
     let (url, token) = a.enrollment().unwrap().unwrap();
     let request = protocol::SyncRequest {
-        version: protocol::VERSION,
-        cursor: 0,
-        server_id: None,
         push: vec![protocol::PushedChanges {
             record_id: None,
             changes: vec![serde_bytes::ByteBuf::from(edit.bytes)],
         }],
-        page_limit: None,
+        ..protocol::SyncRequest::new(0, None)
     };
     let response = HttpTransport::new(&url, &token).send(&request).unwrap();
     assert_eq!(response.accepted, 0);

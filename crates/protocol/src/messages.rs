@@ -34,6 +34,20 @@ pub struct SyncRequest {
     pub page_limit: Option<u32>,
 }
 
+impl SyncRequest {
+    /// A request of this protocol version that pushes nothing; set `push` and the rest as needed. Build requests
+    /// with it rather than field by field, so that fields a later version adds take their defaults.
+    pub fn new(cursor: u64, server_id: Option<Uuid>) -> SyncRequest {
+        SyncRequest {
+            version: crate::VERSION,
+            cursor,
+            server_id,
+            push: vec![],
+            page_limit: None,
+        }
+    }
+}
+
 /// What the server answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncResponse {
