@@ -15,6 +15,7 @@ mod http;
 mod identity;
 mod neighbourhood;
 mod queries;
+mod recovery;
 mod store;
 mod sync;
 

@@ -82,6 +82,7 @@ const SERVER_URL: &str = "server_url";
 const TOKEN: &str = "device_token";
 const SERVER_ID: &str = "server_id";
 const CURSOR: &str = "cursor";
+const CURSOR_CHECK: &str = "cursor_check";
 const LAST_SYNC: &str = "last_sync";
 
 impl Store {
@@ -101,9 +102,8 @@ impl Store {
         self.write(|| {
             self.set_meta(SERVER_URL, url)?;
             self.set_meta(TOKEN, token.trim())?;
-            // A new enrollment starts a new conversation: pull from the beginning.
-            self.conn
-                .execute("DELETE FROM meta WHERE key IN ('server_id', 'cursor')", [])?;
+            // A new enrollment starts a new conversation: reconcile with (or pull from the start of) that server.
+            self.forget_cursor()?;
             Ok(())
         })
     }
@@ -130,18 +130,15 @@ impl Store {
             let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
             let response = match send(&request) {
                 Err(SyncError::Server { code, .. }) if code == "cursor_unknown" && !reset_once => {
-                    // The server does not know our cursor (a new or restored server): start again from 0.
+                    // The server does not know our cursor (a new or restored server): without a cursor, the next
+                    // request reconciles (recovery.rs), so whatever that server lost is sent again.
                     reset_once = true;
-                    self.write(|| {
-                        self.conn
-                            .execute("DELETE FROM meta WHERE key IN ('server_id', 'cursor')", [])?;
-                        Ok(())
-                    })?;
+                    self.write(|| self.forget_cursor())?;
                     continue;
                 }
                 other => other?,
             };
-            let changed = self.apply_response(&entries, &response)?;
+            let changed = self.apply_response(&entries, &request.want, &response)?;
             report.requests += 1;
             report.accepted += response.accepted as usize;
             report.rejected.extend(
@@ -161,11 +158,12 @@ impl Store {
                 more: response.more,
             };
             progress(seen);
-            // Stop when the server has no more pages and the push made no progress (every change pushed is
-            // acknowledged, refused, or deferred until its task arrives in a later sync).
-            let progressed = response.accepted > 0;
+            // Stop when the server has no more pages, no wanted record is left to fetch, and the push made no
+            // progress (every change pushed is acknowledged, refused, or deferred until its task arrives in a later
+            // sync). A reconcile counts as progress: it may have put changes back in the outbox.
+            let progressed = response.accepted > 0 || request.reconcile.is_some();
             let push_again = progressed && self.has_pushable()?;
-            if !response.more && !push_again {
+            if !response.more && !push_again && !self.has_wanted()? {
                 break;
             }
         }
@@ -240,11 +238,32 @@ impl Store {
             .unzip();
         let cursor = self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0);
         let server_id = self.meta(SERVER_ID)?.and_then(|s| Uuid::parse_str(&s).ok());
+        // No server id: this server has never answered this device (or lost its cursor). Compare documents.
+        let reconcile = match server_id {
+            None => self.reconcile_digests()?,
+            Some(_) => None,
+        };
+        let want = match reconcile {
+            None => self.wanted_batch()?,
+            Some(_) => vec![],
+        };
         let request = SyncRequest {
             push,
+            cursor_check: self.meta(CURSOR_CHECK)?.and_then(|c| hex_bytes(&c)).map(ByteBuf::from),
+            reconcile,
+            want,
             ..SyncRequest::new(cursor, server_id)
         };
         Ok((request, records))
+    }
+
+    /// Drops the cursor and the server id, so that the next request starts a new conversation (inside a write).
+    fn forget_cursor(&self) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            [SERVER_ID, CURSOR, CURSOR_CHECK],
+        )?;
+        Ok(())
     }
 
     fn has_pushable(&self) -> Result<bool, StoreError> {
@@ -257,7 +276,12 @@ impl Store {
 
     /// Applies one response in one transaction: acknowledgements, refusals, pulled changes, and the new cursor.
     /// Every change the request pushed is acknowledged unless the response lists it among `rejected`.
-    fn apply_response(&mut self, pushed: &[Pushed], response: &SyncResponse) -> Result<usize, StoreError> {
+    fn apply_response(
+        &mut self,
+        pushed: &[Pushed],
+        wanted: &[Uuid],
+        response: &SyncResponse,
+    ) -> Result<usize, StoreError> {
         let not_accepted: std::collections::HashSet<&str> = response
             .rejected
             .iter()
@@ -276,14 +300,7 @@ impl Store {
             .filter(|hash| !not_accepted.contains(hash.as_str()))
             .cloned()
             .collect();
-        let pulled: Vec<LocalChanges> = response
-            .pull
-            .iter()
-            .map(|d| LocalChanges {
-                record_id: d.record_id,
-                changes: d.changes.iter().map(|b| b.to_vec()).collect(),
-            })
-            .collect();
+        let pulled: Vec<LocalChanges> = response.pull.iter().map(pulled_changes).collect::<Result<_, _>>()?;
         self.transaction_mut(|store| {
             store.acknowledge(&accepted)?;
             {
@@ -300,8 +317,16 @@ impl Store {
                 }
             }
             let report = store.import_changes(&pulled)?;
+            store.apply_differ(&response.differ)?;
+            store.answered_wanted(wanted)?;
             store.set_meta(CURSOR, &response.cursor.to_string())?;
             store.set_meta(SERVER_ID, &response.server_id.to_string())?;
+            match &response.cursor_check {
+                Some(check) => store.set_meta(CURSOR_CHECK, &hex(check))?,
+                None => {
+                    store.conn.execute("DELETE FROM meta WHERE key = ?1", [CURSOR_CHECK])?;
+                }
+            }
             Ok(report.records_changed.len())
         })
     }
@@ -347,4 +372,38 @@ impl Store {
             rejected,
         })
     }
+}
+
+/// A pulled document as changes to import: a snapshot is opened and contributes every change it holds.
+fn pulled_changes(pulled: &protocol::DocumentChanges) -> Result<LocalChanges, StoreError> {
+    let mut changes = Vec::new();
+    if let Some(snapshot) = &pulled.snapshot {
+        let doc = automerge::Automerge::load(snapshot).map_err(|e| StoreError::BadChange {
+            record: pulled.record_id,
+            index: 0,
+            reason: format!("the server's snapshot does not load: {e}"),
+        })?;
+        changes.extend(doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()));
+    }
+    changes.extend(pulled.changes.iter().map(|b| b.to_vec()));
+    Ok(LocalChanges {
+        record_id: pulled.record_id,
+        changes,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    text.len()
+        .is_multiple_of(2)
+        .then(|| {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
 }

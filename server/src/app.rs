@@ -1,5 +1,6 @@
 //! The HTTP application: routes, shared state, and `run` with graceful shutdown.
 
+use crate::documents::{DEFAULT_CAPACITY, DocumentCache};
 use crate::storage::Storage;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -14,9 +15,10 @@ use tokio::sync::Mutex;
 pub struct App<S> {
     pub storage: S,
     pub programme: Programme,
-    /// Pushes are validated and appended one at a time, so two concurrent pushes to one record can never each
-    /// be validated alone and both accepted. Pulls do not take it.
-    pub ingest: Mutex<()>,
+    /// Pushes are validated and appended one request at a time, so two concurrent pushes to one record can never
+    /// each be validated alone and both accepted. The lock guards the cache of loaded documents, which only the
+    /// ingest path uses. Pulls do not take it.
+    pub ingest: Mutex<DocumentCache>,
 }
 
 impl<S: Storage> App<S> {
@@ -24,7 +26,7 @@ impl<S: Storage> App<S> {
         Arc::new(App {
             storage,
             programme: Programme::default(),
-            ingest: Mutex::new(()),
+            ingest: Mutex::new(DocumentCache::new(DEFAULT_CAPACITY)),
         })
     }
 }

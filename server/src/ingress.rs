@@ -2,7 +2,9 @@
 //! applied to a copy of the server's document, checked against the device's scope and validated with the domain
 //! rules, and only then appended. A refused change is kept in quarantine and reported to its device.
 
+use crate::documents::SNAPSHOT_EVERY;
 use crate::scope::may_write;
+use crate::staging::Staging;
 use crate::storage::{Device, Grant, Ingest, NewChange, NewQuarantined, RecordRow, Storage, StorageError};
 use automerge::{Automerge, Change, ReadDoc};
 use chrono::{DateTime, Utc};
@@ -22,9 +24,10 @@ pub struct Outcome {
     pub warnings: Vec<Issue>,
 }
 
-/// Processes the changes a device pushed for one record: accepted, deferred, or refused into quarantine.
+/// Processes the changes a device pushed for one record: accepted, deferred, or refused into quarantine. Writes
+/// are staged; the caller commits them once the whole request is processed.
 pub async fn ingest_record<S: Storage>(
-    storage: &S,
+    storage: &mut Staging<'_, S>,
     programme: &Programme,
     device: &Device,
     push: &DocumentChanges,
@@ -32,27 +35,24 @@ pub async fn ingest_record<S: Storage>(
 ) -> Result<Outcome, StorageError> {
     match decide(storage, programme, device, push, now).await? {
         Verdict::Decided(outcome) => Ok(outcome),
-        Verdict::Refuse(refusal) => reject(storage, device, push, now, refusal).await,
+        Verdict::Refuse(refusal) => Ok(reject(storage, device, push, now, refusal)),
     }
 }
 
 /// Refuses a push that names no record and lacks the record's first change: there is no telling which record it
 /// is, so it is quarantined under the nil id, like every other refusal, and reported.
-pub async fn refuse_unidentified<S: Storage>(
-    storage: &S,
+pub fn refuse_unidentified<S: Storage>(
+    storage: &mut Staging<'_, S>,
     device: &Device,
     changes: Vec<serde_bytes::ByteBuf>,
     now: DateTime<Utc>,
-) -> Result<Outcome, StorageError> {
+) -> Outcome {
     let hashes = changes
         .iter()
         .filter_map(|b| Change::from_bytes(b.to_vec()).ok())
         .map(|c| c.hash().to_string())
         .collect();
-    let push = DocumentChanges {
-        record_id: Uuid::nil(),
-        changes,
-    };
+    let push = DocumentChanges::changes(Uuid::nil(), changes);
     let message = "a push without record_id must include the record's first change".to_string();
     let refusal = Refusal {
         code: RejectionCode::Malformed,
@@ -60,7 +60,7 @@ pub async fn refuse_unidentified<S: Storage>(
         issues: vec![],
         hashes,
     };
-    reject(storage, device, &push, now, refusal).await
+    reject(storage, device, &push, now, refusal)
 }
 
 /// The record id set by the document's first change (the change with no dependencies), if the push holds it.
@@ -82,7 +82,7 @@ enum Verdict {
 
 /// Checks a record's pushed changes and appends them if they pass.
 async fn decide<S: Storage>(
-    storage: &S,
+    storage: &mut Staging<'_, S>,
     programme: &Programme,
     device: &Device,
     push: &DocumentChanges,
@@ -128,14 +128,8 @@ async fn decide<S: Storage>(
     let hashes: Vec<String> = changes.iter().map(|c| c.hash().to_string()).collect();
 
     // 2. The server's document, and what is new in the push.
-    let mut doc = Automerge::new();
-    let stored = storage.document_changes(id).await?;
-    let stored = stored
-        .into_iter()
-        .map(|b| Change::from_bytes(b).map_err(|e| StorageError::Damaged(format!("stored change of {id}: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    doc.apply_changes(stored)
-        .map_err(|e| StorageError::Damaged(format!("document {id}: {e}")))?;
+    let mut loaded = storage.document(id).await?;
+    let doc = &loaded.doc;
     let fresh: Vec<Change> = changes
         .into_iter()
         .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
@@ -149,11 +143,11 @@ async fn decide<S: Storage>(
     let before = if doc.get_heads().is_empty() {
         None
     } else {
-        Some(materialize(&doc, id)?)
+        Some(materialize(doc, id)?)
     };
 
-    // 3. Apply to a copy.
-    let mut after_doc = doc.clone();
+    // 3. Apply to a copy (the loaded document is one: nothing is kept unless the changes are accepted).
+    let after_doc = &mut loaded.doc;
     if let Err(e) = after_doc.apply_changes(fresh.clone()) {
         let message = format!("the changes do not apply: {e}");
         return Ok(Verdict::Refuse(refuse(
@@ -171,7 +165,7 @@ async fn decide<S: Storage>(
         );
         return Ok(Verdict::Decided(deferred(id, message, hashes)));
     }
-    let after = match document::materialize(&after_doc) {
+    let after = match document::materialize(after_doc) {
         Ok(m) if m.record.id() == id => m.record,
         Ok(m) => {
             let message = format!("the document holds record {}, not {id}", m.record.id());
@@ -249,7 +243,7 @@ async fn decide<S: Storage>(
 
     // 5. Validate the record the changes make, against the records the server holds.
     let related = related(storage, &after).await?;
-    let entered_at = document::entered_at(&after_doc).unwrap_or(now);
+    let entered_at = document::entered_at(after_doc).unwrap_or(now);
     let ctx = domain::Context {
         programme,
         related: &related,
@@ -268,8 +262,9 @@ async fn decide<S: Storage>(
         return Ok(Verdict::Refuse(refuse(RejectionCode::Invalid, message, errors, hashes)));
     }
 
-    // 6. Accept: append the changes, the record's row, and grants for scope that grew.
-    let row = row_of(&after, issues.clone());
+    // 6. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
+    let heads = after_doc.get_heads().iter().map(|h| h.0).collect();
+    let row = row_of(&after, issues.clone(), heads);
     let grants = grants(storage, before.as_ref(), &after).await?;
     let changes = fresh
         .iter()
@@ -278,15 +273,22 @@ async fn decide<S: Storage>(
             bytes: c.raw_bytes().to_vec(),
         })
         .collect();
-    storage
-        .ingest(Ingest {
-            record: row,
-            changes,
-            device_id: device.id,
-            received_at: now,
-            grants,
-        })
-        .await?;
+    loaded.since_snapshot += fresh.len();
+    let snapshot = if loaded.since_snapshot >= SNAPSHOT_EVERY {
+        loaded.since_snapshot = 0;
+        Some(loaded.doc.save())
+    } else {
+        None
+    };
+    let ingest = Ingest {
+        record: row,
+        changes,
+        device_id: device.id,
+        received_at: now,
+        grants,
+        snapshot,
+    };
+    storage.accept(ingest, loaded).await?;
     Ok(Verdict::Decided(Outcome {
         accepted: hashes,
         rejected: None,
@@ -302,13 +304,13 @@ struct Refusal {
 }
 
 /// Refuses the push: every change goes to quarantine (nothing a device sends is dropped), and the device is told.
-async fn reject<S: Storage>(
-    storage: &S,
+fn reject<S: Storage>(
+    storage: &mut Staging<'_, S>,
     device: &Device,
     push: &DocumentChanges,
     now: DateTime<Utc>,
     refusal: Refusal,
-) -> Result<Outcome, StorageError> {
+) -> Outcome {
     tracing::warn!(device = %device.name, record = %push.record_id, code = ?refusal.code, "{}", refusal.message);
     let code = serde_json::to_value(refusal.code)
         .ok()
@@ -316,18 +318,16 @@ async fn reject<S: Storage>(
         .unwrap_or_default();
     for bytes in &push.changes {
         let change_hash = Change::from_bytes(bytes.to_vec()).ok().map(|c| c.hash().to_string());
-        storage
-            .quarantine(NewQuarantined {
-                device_id: device.id,
-                record_id: push.record_id,
-                change_hash,
-                bytes: bytes.to_vec(),
-                code: code.clone(),
-                message: refusal.message.clone(),
-                issues: refusal.issues.clone(),
-                received_at: now,
-            })
-            .await?;
+        storage.quarantine(NewQuarantined {
+            device_id: device.id,
+            record_id: push.record_id,
+            change_hash,
+            bytes: bytes.to_vec(),
+            code: code.clone(),
+            message: refusal.message.clone(),
+            issues: refusal.issues.clone(),
+            received_at: now,
+        });
     }
     let rejection = Rejection {
         record_id: push.record_id,
@@ -336,10 +336,10 @@ async fn reject<S: Storage>(
         message: refusal.message,
         issues: refusal.issues,
     };
-    Ok(Outcome {
+    Outcome {
         rejected: Some(rejection),
         ..Outcome::default()
-    })
+    }
 }
 
 fn deferred(record_id: Uuid, message: String, changes: Vec<String>) -> Outcome {
@@ -377,7 +377,7 @@ fn task_of(record: &Record) -> TaskRef {
     }
 }
 
-pub fn row_of(record: &Record, warnings: Vec<Issue>) -> RecordRow {
+pub fn row_of(record: &Record, warnings: Vec<Issue>, heads: Vec<[u8; 32]>) -> RecordRow {
     let (task_teams, hazard_areas) = match &record.body {
         RecordBody::Task(task) => (task.teams.clone(), task.hazard_areas.clone()),
         _ => Default::default(),
@@ -390,11 +390,16 @@ pub fn row_of(record: &Record, warnings: Vec<Issue>) -> RecordRow {
         hazard_areas,
         body: record.to_json(),
         warnings,
+        heads,
     }
 }
 
 /// Scope that grows with this change: teams added to a task, or the teams of a task a record moved to.
-async fn grants<S: Storage>(storage: &S, before: Option<&Record>, after: &Record) -> Result<Vec<Grant>, StorageError> {
+async fn grants<S: Storage>(
+    storage: &Staging<'_, S>,
+    before: Option<&Record>,
+    after: &Record,
+) -> Result<Vec<Grant>, StorageError> {
     let Some(before) = before else { return Ok(vec![]) };
     if let (RecordBody::Task(old), RecordBody::Task(new)) = (&before.body, &after.body) {
         let task_id = after.id();
@@ -425,7 +430,7 @@ async fn grants<S: Storage>(storage: &S, before: Option<&Record>, after: &Record
 /// The records validation reads: linked records (a linked task brings its hazard areas) and, for a hazard area,
 /// the records of the tasks that cover it. Overlaps and duplicates among siblings are checked on the device and
 /// in HQ's data-quality report, not at ingress.
-async fn related<S: Storage>(storage: &S, record: &Record) -> Result<Related, StorageError> {
+async fn related<S: Storage>(storage: &Staging<'_, S>, record: &Record) -> Result<Related, StorageError> {
     let mut related = Related::default();
     let mut wanted: Vec<Uuid> = record.links().into_iter().map(|(_, id)| id).collect();
     while let Some(id) = wanted.pop() {

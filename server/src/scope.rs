@@ -25,3 +25,8 @@ pub fn may_write(device: &Device, task_teams: Option<&BTreeSet<String>>) -> bool
         None => device.role >= Role::TeamLeader,
     }
 }
+
+/// Whether `device` sees a record whose task has `task_teams` (None: the record has no task, and everyone sees it).
+pub fn sees(device: &Device, task_teams: Option<&BTreeSet<String>>) -> bool {
+    device.role.sees_everything() || task_teams.is_none_or(|teams| !teams.is_disjoint(&device.teams))
+}

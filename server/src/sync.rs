@@ -3,16 +3,20 @@
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::ingress::ingest_record;
+use crate::recovery::{differ, wanted};
 use crate::scope::visibility;
-use crate::storage::Storage;
+use crate::staging::Staging;
+use crate::storage::{Storage, StorageError};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::{DocumentChanges, ErrorBody, SyncRequest, SyncResponse, limits};
+use protocol::{DocumentChanges, ErrorBody, PushedChanges, SyncRequest, SyncResponse, limits};
 use serde_bytes::ByteBuf;
+use std::collections::HashMap;
 use std::sync::Arc;
+use uuid::Uuid;
 
 pub async fn health<S: Storage>(State(app): State<Arc<App<S>>>) -> Response {
     let body = serde_json::json!({"status": "ok", "server_id": app.storage.server_id(), "protocol": protocol::VERSION});
@@ -50,22 +54,27 @@ async fn handle<S: Storage>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
         );
         return Err((StatusCode::PAYLOAD_TOO_LARGE, "too_large", message));
     }
-    let internal = |e: crate::storage::StorageError| {
-        tracing::error!("storage: {e}");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the server's storage failed: {e}"),
-        )
-    };
-    let server_id = app.storage.server_id();
-    let last = app.storage.last_seq().await.map_err(internal)?;
-    if request.cursor > 0 && (request.server_id != Some(server_id) || request.cursor > last) {
+    if let Some(digests) = &request.reconcile
+        && digests.len() > limits::MAX_RECONCILE
+    {
         let message = format!(
-            "cursor {} does not belong to this server's log ({server_id}, last entry {last}): start again from cursor 0",
-            request.cursor
+            "{} document digests in one request; the limit is {}",
+            digests.len(),
+            limits::MAX_RECONCILE
         );
-        return Err((StatusCode::CONFLICT, "cursor_unknown", message));
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, "too_large", message));
+    }
+    if request.want.len() > limits::MAX_WANT {
+        let message = format!(
+            "{} wanted records in one request; the limit is {}: ask in smaller batches",
+            request.want.len(),
+            limits::MAX_WANT
+        );
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, "too_large", message));
+    }
+    let server_id = app.storage.server_id();
+    if request.reconcile.is_none() && request.cursor > 0 {
+        check_cursor(app, &request).await?;
     }
 
     let now = chrono::Utc::now();
@@ -78,60 +87,79 @@ async fn handle<S: Storage>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
         pull: vec![],
         cursor: request.cursor,
         more: false,
+        cursor_check: None,
+        differ: vec![],
     };
-    if !request.push.is_empty() {
-        let _one_at_a_time = app.ingest.lock().await;
-        for pushed in request.push {
-            let Some(record_id) = pushed
-                .record_id
-                .or_else(|| crate::ingress::id_from_first_change(&pushed.changes))
-            else {
-                let outcome = crate::ingress::refuse_unidentified(&app.storage, &device, pushed.changes, now)
-                    .await
-                    .map_err(internal)?;
-                response.rejected.extend(outcome.rejected);
-                continue;
+    if !request.push.is_empty() || request.reconcile.is_some() {
+        let mut cache = app.ingest.lock().await;
+        let mut staging = Staging::new(&app.storage, &mut cache);
+        for pushed in by_record(request.push) {
+            let push = match pushed {
+                Ok(push) => push,
+                Err(changes) => {
+                    let outcome = crate::ingress::refuse_unidentified(&mut staging, &device, changes, now);
+                    response.rejected.extend(outcome.rejected);
+                    continue;
+                }
             };
-            let push = DocumentChanges {
-                record_id,
-                changes: pushed.changes,
-            };
-            let outcome = ingest_record(&app.storage, &app.programme, &device, &push, now)
+            let outcome = ingest_record(&mut staging, &app.programme, &device, &push, now)
                 .await
                 .map_err(internal)?;
             response.accepted += outcome.accepted.len() as u64;
             response.rejected.extend(outcome.rejected);
             response.warnings.extend(outcome.warnings);
         }
-    }
-
-    let limit = request
-        .page_limit
-        .unwrap_or(limits::DEFAULT_PAGE_CHANGES)
-        .clamp(1, limits::DEFAULT_PAGE_CHANGES);
-    // What the device pushed (now or in an earlier request) is in the log after its cursor too; it has those.
-    let page = app
-        .storage
-        .pull(&visibility(&device), Some(device.id), request.cursor, limit)
-        .await
-        .map_err(internal)?;
-    for change in page.changes {
-        match response.pull.last_mut() {
-            Some(last) if last.record_id == change.record_id => last.changes.push(ByteBuf::from(change.bytes)),
-            _ => response.pull.push(DocumentChanges {
-                record_id: change.record_id,
-                changes: vec![ByteBuf::from(change.bytes)],
-            }),
+        staging.flush().await.map_err(internal)?;
+        if let Some(digests) = &request.reconcile {
+            // Still under the ingest lock: no push lands between reading the log's end and the heads, so every
+            // entry up to the new cursor is reflected in the heads compared.
+            response.cursor = app.storage.last_seq().await.map_err(internal)?;
+            response.differ = differ(&app.storage, &device, digests).await.map_err(internal)?;
         }
     }
-    response.cursor = page.cursor;
-    response.more = page.more;
+
+    if request.reconcile.is_none() {
+        let limit = request
+            .page_limit
+            .unwrap_or(limits::DEFAULT_PAGE_CHANGES)
+            .clamp(1, limits::DEFAULT_PAGE_CHANGES);
+        // What the device pushed (now or in an earlier request) is in the log after its cursor too; it has those.
+        let page = app
+            .storage
+            .pull(&visibility(&device), Some(device.id), request.cursor, limit)
+            .await
+            .map_err(internal)?;
+        for change in page.changes {
+            let bytes = ByteBuf::from(change.bytes);
+            match response.pull.last_mut() {
+                Some(last) if last.record_id == change.record_id && !change.snapshot => last.changes.push(bytes),
+                _ if change.snapshot => response.pull.push(DocumentChanges {
+                    record_id: change.record_id,
+                    snapshot: Some(bytes),
+                    changes: vec![],
+                }),
+                _ => response
+                    .pull
+                    .push(DocumentChanges::changes(change.record_id, vec![bytes])),
+            }
+        }
+        response
+            .pull
+            .extend(wanted(&app.storage, &device, &request.want).await.map_err(internal)?);
+        response.cursor = page.cursor;
+        response.more = page.more;
+    }
+    if response.cursor > 0 {
+        let check = app.storage.cursor_check(response.cursor).await.map_err(internal)?;
+        response.cursor_check = check.map(|c| ByteBuf::from(c.to_vec()));
+    }
     tracing::info!(
         device = %device.name,
         pushed,
         accepted = response.accepted,
         rejected = response.rejected.len(),
-        pulled = response.pull.iter().map(|d| d.changes.len()).sum::<usize>(),
+        pulled = response.pull.iter().map(|d| d.changes.len() + usize::from(d.snapshot.is_some())).sum::<usize>(),
+        differ = response.differ.len(),
         cursor = response.cursor,
         more = response.more,
         "sync"
@@ -139,6 +167,69 @@ async fn handle<S: Storage>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
     let body =
         protocol::encode(&response).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, protocol::MEDIA_TYPE)], body).into_response())
+}
+
+/// The pushed entries, one per record in the order each record first appears: entries naming the same record
+/// are merged, so that ingress decides each record once per request. An entry whose record cannot be told
+/// (no id and no first change) is kept apart as `Err`, to be refused.
+fn by_record(push: Vec<PushedChanges>) -> Vec<Result<DocumentChanges, Vec<ByteBuf>>> {
+    let mut entries: Vec<Result<DocumentChanges, Vec<ByteBuf>>> = Vec::with_capacity(push.len());
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(push.len());
+    for pushed in push {
+        let Some(record_id) = pushed
+            .record_id
+            .or_else(|| crate::ingress::id_from_first_change(&pushed.changes))
+        else {
+            entries.push(Err(pushed.changes));
+            continue;
+        };
+        match index.get(&record_id).and_then(|&i| entries[i].as_mut().ok()) {
+            Some(entry) => entry.changes.extend(pushed.changes),
+            None => {
+                index.insert(record_id, entries.len());
+                entries.push(Ok(DocumentChanges::changes(record_id, pushed.changes)));
+            }
+        }
+    }
+    entries
+}
+
+fn internal(e: StorageError) -> Failure {
+    tracing::error!("storage: {e}");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("the server's storage failed: {e}"),
+    )
+}
+
+/// A cursor is honoured only for this server's log, within it, and while the entry it names is still the one the
+/// device was given (a log restored from backup and written again reuses sequence numbers).
+async fn check_cursor<S: Storage>(app: &App<S>, request: &SyncRequest) -> Result<(), Failure> {
+    let server_id = app.storage.server_id();
+    let last = app.storage.last_seq().await.map_err(internal)?;
+    let unknown = |why: String| {
+        let message = format!(
+            "cursor {} {why}: the device will compare its records with this server's and send what it lacks",
+            request.cursor
+        );
+        Err((StatusCode::CONFLICT, "cursor_unknown", message))
+    };
+    if request.server_id != Some(server_id) {
+        return unknown(format!("belongs to another server than this one ({server_id})"));
+    }
+    if request.cursor > last {
+        return unknown(format!(
+            "is beyond the end of this server's log ({last}): restored from a backup?"
+        ));
+    }
+    if let Some(check) = &request.cursor_check {
+        let current = app.storage.cursor_check(request.cursor).await.map_err(internal)?;
+        if current.as_ref().map(|c| &c[..]) != Some(check.as_slice()) {
+            return unknown("names a log entry this server no longer holds: restored from a backup?".to_string());
+        }
+    }
+    Ok(())
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {

@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::{Issue, RecordType, Rule, Severity};
 use serde_json::json;
 use server::storage::{
-    Device, Grant, Ingest, LogChange, NewChange, NewDevice, NewQuarantined, Page, RecordRow, Role, SqliteStorage,
-    Storage, StorageError, Visibility,
+    Batch, Device, Grant, Ingest, LogChange, NewChange, NewDevice, NewQuarantined, Page, RecordRow, Role,
+    SqliteStorage, Storage, StorageError, StoredDocument, Visibility,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -75,6 +75,10 @@ macro_rules! conformance {
             cursor_moves_past_invisible_entries,
             quarantine_round_trips,
             a_device_is_not_sent_its_own_changes,
+            a_batch_appends_pushes_and_refusals_together,
+            snapshots_stand_in_for_the_changes_they_cover,
+            heads_are_kept_and_listed_by_scope,
+            cursor_checks_name_their_entry,
         );
 
         #[tokio::test]
@@ -182,6 +186,7 @@ fn task(id: Uuid, team_names: &[&str], hazards: &[Uuid]) -> RecordRow {
         hazard_areas: hazards.iter().copied().collect(),
         body: json!({ "teams": team_names, "hazard_areas": hazards }),
         warnings: vec![],
+        heads: vec![],
     }
 }
 
@@ -194,6 +199,20 @@ fn record_in(id: Uuid, record_type: RecordType, task_id: Option<Uuid>) -> Record
         hazard_areas: BTreeSet::new(),
         body: json!({ "type": record_type.as_str(), "task": task_id }),
         warnings: vec![],
+        heads: vec![],
+    }
+}
+
+fn quarantined_item(record_id: Uuid) -> NewQuarantined {
+    NewQuarantined {
+        device_id: Uuid::from_u128(7),
+        record_id,
+        change_hash: None,
+        bytes: b"refused".to_vec(),
+        code: "invalid".into(),
+        message: "breaks a rule".into(),
+        issues: vec![],
+        received_at: at(60, 0),
     }
 }
 
@@ -204,6 +223,7 @@ fn push(record: RecordRow, changes: &[&[u8]], grants: Vec<Grant>) -> Ingest {
         device_id: Uuid::from_u128(7),
         received_at: at(60, 0),
         grants,
+        snapshot: None,
     }
 }
 
@@ -977,4 +997,114 @@ async fn data_survives_reopening<B: Backend>(backend: B) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn a_batch_appends_pushes_and_refusals_together<S: Storage>(storage: &S) {
+    let task_id = id(1);
+    let find = record_in(id(2), RecordType::Find, Some(task_id));
+    let batch = Batch {
+        ingests: vec![
+            push(task(task_id, &["alpha"], &[]), &[b"t1"], vec![]),
+            push(find.clone(), &[b"f1", b"f2"], vec![]),
+        ],
+        quarantined: vec![quarantined_item(id(3))],
+    };
+    assert_eq!(storage.append(batch).await.unwrap(), 3);
+    assert_eq!(storage.record(id(2)).await.unwrap().unwrap().task_id, Some(task_id));
+    assert_eq!(storage.records_of_task(task_id).await.unwrap().len(), 2);
+    assert_eq!(storage.quarantined().await.unwrap().len(), 1);
+    let (changes, _) = pull_to_end(storage, &Visibility::All, 0).await;
+    assert_eq!(bytes_of(&changes), vec![b"t1".to_vec(), b"f1".to_vec(), b"f2".to_vec()]);
+    // An empty batch writes nothing.
+    assert_eq!(storage.append(Batch::default()).await.unwrap(), 0);
+}
+
+async fn snapshots_stand_in_for_the_changes_they_cover<S: Storage>(storage: &S) {
+    let hazard = record_in(id(1), RecordType::HazardArea, None);
+    storage.ingest(push(hazard.clone(), &[b"h1"], vec![])).await.unwrap();
+    let mut with_snapshot = push(hazard.clone(), &[b"h2"], vec![]);
+    with_snapshot.snapshot = Some(b"snapshot of h1 h2".to_vec());
+    storage.ingest(with_snapshot).await.unwrap();
+    assert_eq!(
+        storage.document(id(1)).await.unwrap(),
+        StoredDocument {
+            snapshot: Some(b"snapshot of h1 h2".to_vec()),
+            changes: vec![],
+        }
+    );
+    storage.ingest(push(hazard, &[b"h3"], vec![])).await.unwrap();
+    let stored = storage.document(id(1)).await.unwrap();
+    assert_eq!(stored.changes, vec![b"h3".to_vec()], "the tail after the snapshot");
+    assert!(storage.document(id(9)).await.unwrap() == StoredDocument::default());
+    // The full log is still there.
+    assert_eq!(storage.document_changes(id(1)).await.unwrap().len(), 3);
+
+    // A device that lacks the record (its first change is in the page) gets the snapshot and the tail.
+    let (changes, _) = pull_to_end(storage, &Visibility::All, 0).await;
+    let kinds: Vec<(bool, Vec<u8>)> = changes.iter().map(|c| (c.snapshot, c.bytes.clone())).collect();
+    assert_eq!(
+        kinds,
+        vec![(true, b"snapshot of h1 h2".to_vec()), (false, b"h3".to_vec())]
+    );
+    assert_log_order(&changes);
+    // A device that has the first change gets changes only.
+    let first = changes[0].seq;
+    let (changes, _) = pull_to_end(storage, &Visibility::All, first).await;
+    assert!(changes.iter().all(|c| !c.snapshot));
+    assert_eq!(bytes_of(&changes), vec![b"h2".to_vec(), b"h3".to_vec()]);
+    // A page that ends before the snapshot's last change gets changes only: the snapshot would reach past it.
+    let page = storage.pull(&Visibility::All, None, 0, 1).await.unwrap();
+    assert_eq!(bytes_of(&page.changes), vec![b"h1".to_vec()]);
+    assert!(!page.changes[0].snapshot);
+}
+
+async fn heads_are_kept_and_listed_by_scope<S: Storage>(storage: &S) {
+    let (alpha_task, bravo_task) = (id(1), id(2));
+    let mut hazard = record_in(id(3), RecordType::HazardArea, None);
+    hazard.heads = vec![[3; 32]];
+    let mut alpha_find = record_in(id(4), RecordType::Find, Some(alpha_task));
+    alpha_find.heads = vec![[4; 32], [5; 32]];
+    let bravo_find = record_in(id(5), RecordType::Find, Some(bravo_task));
+    storage
+        .ingest(push(task(alpha_task, &["alpha"], &[]), &[b"a"], vec![]))
+        .await
+        .unwrap();
+    storage
+        .ingest(push(task(bravo_task, &["bravo"], &[]), &[b"b"], vec![]))
+        .await
+        .unwrap();
+    storage.ingest(push(hazard, &[b"h"], vec![])).await.unwrap();
+    storage.ingest(push(alpha_find, &[b"f"], vec![])).await.unwrap();
+    storage.ingest(push(bravo_find, &[b"g"], vec![])).await.unwrap();
+    let mut heads = storage.record(id(4)).await.unwrap().unwrap().heads;
+    heads.sort();
+    assert_eq!(heads, vec![[4; 32], [5; 32]]);
+
+    let all = storage.heads_in_scope(&Visibility::All).await.unwrap();
+    assert_eq!(all.len(), 5);
+    let alpha = storage
+        .heads_in_scope(&Visibility::Teams(teams(&["alpha"])))
+        .await
+        .unwrap();
+    let seen: BTreeSet<Uuid> = alpha.iter().map(|r| r.record_id).collect();
+    assert_eq!(seen, BTreeSet::from([alpha_task, id(3), id(4)]));
+    let find = alpha.iter().find(|r| r.record_id == id(4)).unwrap();
+    assert_eq!(find.task_id, Some(alpha_task));
+    assert_eq!(find.heads.len(), 2);
+}
+
+async fn cursor_checks_name_their_entry<S: Storage>(storage: &S) {
+    assert_eq!(storage.cursor_check(1).await.unwrap(), None);
+    let hazard = record_in(id(1), RecordType::HazardArea, None);
+    storage.ingest(push(hazard, &[b"h1", b"h2"], vec![])).await.unwrap();
+    let last = storage.last_seq().await.unwrap();
+    let at_last = storage
+        .cursor_check(last)
+        .await
+        .unwrap()
+        .expect("an entry at the end of the log");
+    assert_eq!(storage.cursor_check(last).await.unwrap(), Some(at_last), "stable");
+    let before = storage.cursor_check(last - 1).await.unwrap().expect("the entry before");
+    assert_ne!(before, at_last);
+    assert_eq!(storage.cursor_check(last + 1).await.unwrap(), None);
 }

@@ -336,3 +336,39 @@ fn a_push_without_record_id_must_carry_the_first_change() {
     let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
     assert_eq!(quarantined.len(), 1, "kept for review, not dropped");
 }
+
+#[test]
+fn a_record_named_twice_in_one_request_is_decided_once_with_all_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (task, _, find_id) = day_of_work(&mut a);
+    a.patch(find_id, &json!({"quantity": 2})).unwrap();
+    let outbox = a.outbox().unwrap();
+    let find_changes: Vec<_> = outbox.iter().filter(|c| c.record_id == find_id).collect();
+    assert_eq!(find_changes.len(), 2, "the find's creation and its edit");
+    let entry = |record_id, change: &client_core::OutboxChange| protocol::PushedChanges {
+        record_id,
+        changes: vec![serde_bytes::ByteBuf::from(change.bytes.clone())],
+    };
+    // The edit first, under the record's id; then, in another entry, the creation without an id.
+    let mut push: Vec<_> = outbox
+        .iter()
+        .filter(|c| c.record_id != find_id)
+        .map(|c| entry(Some(c.record_id), c))
+        .collect();
+    push.push(entry(Some(find_id), find_changes[1]));
+    push.push(entry(None, find_changes[0]));
+    let (url, token) = a.enrollment().unwrap().unwrap();
+    let request = protocol::SyncRequest {
+        push,
+        ..protocol::SyncRequest::new(0, None)
+    };
+    let response = HttpTransport::new(&url, &token).send(&request).unwrap();
+    assert!(response.rejected.is_empty(), "{:?}", response.rejected);
+    assert_eq!(response.accepted, outbox.len() as u64);
+    let row = server.storage(|s| async move { server::storage::Storage::record(&s, find_id).await.unwrap() });
+    let row = row.unwrap();
+    assert_eq!(row.body["quantity"], 2);
+    assert_eq!(row.task_id, Some(task));
+}

@@ -6,9 +6,11 @@
 //!
 //! **Architecture invariant:** this crate does no IO; both the device and the server build on it.
 
+mod digest;
 mod encoding;
 mod messages;
 
+pub use digest::heads_digest;
 pub use encoding::{ProtocolError, decode, encode};
 pub use messages::*;
 
@@ -37,4 +39,8 @@ pub mod limits {
     pub const MAX_RECORD_JSON_BYTES: usize = 1024 * 1024;
     /// Most changes one response carries unless the device asks for fewer.
     pub const DEFAULT_PAGE_CHANGES: u32 = 5_000;
+    /// Most records one request may `want` whole.
+    pub const MAX_WANT: usize = 1_000;
+    /// Most document digests one `reconcile` request may carry (about 3.5 MiB on the wire).
+    pub const MAX_RECONCILE: usize = 100_000;
 }

@@ -4,11 +4,43 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-/// Changes of one record's document, as raw Automerge change bytes.
+/// Changes of one record's document, as raw Automerge change bytes. For a document the device lacks, the server
+/// may send a snapshot (Automerge `save()` output, covering many changes in far fewer bytes) plus the changes
+/// after it (the tail). Applying either is idempotent, so a snapshot of changes the device holds is harmless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentChanges {
     pub record_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<ByteBuf>,
     pub changes: Vec<ByteBuf>,
+}
+
+impl DocumentChanges {
+    /// Plain changes, no snapshot.
+    pub fn changes(record_id: Uuid, changes: Vec<ByteBuf>) -> DocumentChanges {
+        DocumentChanges {
+            record_id,
+            snapshot: None,
+            changes,
+        }
+    }
+}
+
+/// A device's summary of one document for recovery: the record and `heads_digest` of its current heads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentDigest {
+    pub record_id: Uuid,
+    pub digest: ByteBuf,
+}
+
+/// The server's heads of a document whose digest differed from the device's (or that one side lacks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentHeads {
+    pub record_id: Uuid,
+    /// The server's heads (32-byte change hashes); empty when the server does not hold the record.
+    pub heads: Vec<ByteBuf>,
+    /// True when the device may write this record: it should push the changes the server lacks.
+    pub send: bool,
 }
 
 /// Changes a device pushes for one record. `record_id` may be left out when `changes` include the document's first
@@ -32,6 +64,18 @@ pub struct SyncRequest {
     pub push: Vec<PushedChanges>,
     /// At most this many changes in the response (the server may send fewer).
     pub page_limit: Option<u32>,
+    /// The `cursor_check` of the response that gave `cursor`: the server refuses a cursor whose log entry is no
+    /// longer the same (a log restored from backup and written again), instead of silently skipping entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_check: Option<ByteBuf>,
+    /// Recovery: the device's digest of each document it holds beyond its outbox. Sent instead of a cursor when the
+    /// device has no cursor for this server (a new or restored server). The server answers with `differ`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<Vec<DocumentDigest>>,
+    /// Records to send whole (snapshot and changes) whatever the cursor: documents recovery found the device
+    /// lacks. At most `limits::MAX_WANT` per request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub want: Vec<Uuid>,
 }
 
 impl SyncRequest {
@@ -44,6 +88,9 @@ impl SyncRequest {
             server_id,
             push: vec![],
             page_limit: None,
+            cursor_check: None,
+            reconcile: None,
+            want: vec![],
         }
     }
 }
@@ -66,6 +113,13 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// True when more changes wait: sync again at once with the new cursor.
     pub more: bool,
+    /// A fingerprint of the log entry at `cursor`, to send back with it (see `SyncRequest::cursor_check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_check: Option<ByteBuf>,
+    /// Answer to `reconcile`: the documents in the device's scope whose heads differ from the device's digest,
+    /// that the device lacks, or that the server lacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differ: Vec<DocumentHeads>,
 }
 
 /// A pushed change the server refused.
@@ -127,6 +181,12 @@ mod tests {
                 },
             ],
             page_limit: Some(10),
+            cursor_check: Some(ByteBuf::from(vec![7; 8])),
+            reconcile: Some(vec![DocumentDigest {
+                record_id: Uuid::now_v7(),
+                digest: ByteBuf::from(crate::heads_digest(&[[1; 32]]).to_vec()),
+            }]),
+            want: vec![Uuid::now_v7()],
         };
         let bytes = encode(&request).expect("encode");
         assert_eq!(decode::<SyncRequest>(&bytes).expect("decode"), request);

@@ -99,6 +99,8 @@ pub struct RecordRow {
     pub body: serde_json::Value,
     /// Warnings the record carries (errors are never accepted).
     pub warnings: Vec<Issue>,
+    /// The heads of the record's document (32-byte change hashes): recovery compares them with a device's.
+    pub heads: Vec<[u8; 32]>,
 }
 
 /// A change to append, with its hash (SHA-256 of its bytes, as Automerge defines it).
@@ -126,6 +128,32 @@ pub struct Ingest {
     pub device_id: Uuid,
     pub received_at: DateTime<Utc>,
     pub grants: Vec<Grant>,
+    /// A new snapshot of the whole document (Automerge `save()`), replacing the record's previous one: it covers
+    /// every change of the record up to this ingest. Loading and catch-up then read it plus the changes after it.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// What one sync request writes, in one transaction: the accepted pushes, in order, and the refused changes.
+/// Either all of it is durable or none of it is, so the device is told "accepted" only for what is on disk.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub ingests: Vec<Ingest>,
+    pub quarantined: Vec<NewQuarantined>,
+}
+
+/// A record's document as stored: its latest snapshot, if any, and the changes after it in log order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub snapshot: Option<Vec<u8>>,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A record in a device's scope, as recovery compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeads {
+    pub record_id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub heads: Vec<[u8; 32]>,
 }
 
 /// A refused change, kept for review; nothing a device sends is dropped silently.
@@ -158,12 +186,16 @@ pub enum Visibility {
     Teams(BTreeSet<String>),
 }
 
-/// One change of the log, as pulled.
+/// One change of the log, as pulled, or a snapshot standing in for a record's changes up to `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogChange {
     pub seq: u64,
     pub record_id: Uuid,
     pub bytes: Vec<u8>,
+    /// True when `bytes` is a snapshot (Automerge `save()`) rather than one change: sent in place of a record's
+    /// changes when the page holds the record's first change (the device lacks the record) and a snapshot covers
+    /// them. Its `seq` is that of the first change it replaces, so the page stays in log order.
+    pub snapshot: bool,
 }
 
 /// A page of the log after a cursor.
@@ -199,11 +231,27 @@ pub trait Storage: Send + Sync + 'static {
     fn tasks_covering(&self, hazard_area: Uuid) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// Every change the log holds for a record, in log order.
     fn document_changes(&self, id: Uuid) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
+    /// A record's latest snapshot and the changes after it: what loading the document needs. Empty if unknown.
+    fn document(&self, id: Uuid) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send;
 
-    /// Appends an accepted push atomically. Changes already in the log (same record and hash) are skipped, so a
-    /// retried push changes nothing. Returns how many changes were new.
-    fn ingest(&self, ingest: Ingest) -> impl Future<Output = Result<usize, StorageError>> + Send;
-    fn quarantine(&self, item: NewQuarantined) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Appends a request's accepted pushes and refusals in one transaction. Changes already in the log (same
+    /// record and hash) are skipped, so a retried push changes nothing. Returns how many changes were new.
+    fn append(&self, batch: Batch) -> impl Future<Output = Result<usize, StorageError>> + Send;
+    /// [`Storage::append`] of one accepted push.
+    fn ingest(&self, ingest: Ingest) -> impl Future<Output = Result<usize, StorageError>> + Send {
+        self.append(Batch {
+            ingests: vec![ingest],
+            quarantined: vec![],
+        })
+    }
+    /// [`Storage::append`] of one refused change.
+    fn quarantine(&self, item: NewQuarantined) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let append = self.append(Batch {
+            ingests: vec![],
+            quarantined: vec![item],
+        });
+        async move { append.await.map(|_| ()) }
+    }
     fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
 
     /// Log entries after `after` visible to `visibility`, at most `limit` log entries' worth of changes (a grant
@@ -218,4 +266,13 @@ pub trait Storage: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page, StorageError>> + Send;
     /// The sequence number of the last log entry (0 for an empty log).
     fn last_seq(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// A fingerprint of the log entry at `seq` (None if there is none): a cursor handed out with it is honoured
+    /// only while the entry is the same, so a log restored from backup and written again cannot silently reuse
+    /// sequence numbers a device has already passed.
+    fn cursor_check(&self, seq: u64) -> impl Future<Output = Result<Option<[u8; 8]>, StorageError>> + Send;
+    /// The heads of every record visible to `visibility`, for recovery.
+    fn heads_in_scope(
+        &self,
+        visibility: &Visibility,
+    ) -> impl Future<Output = Result<Vec<RecordHeads>, StorageError>> + Send;
 }

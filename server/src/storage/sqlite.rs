@@ -4,13 +4,14 @@
 //! Sequence numbers are allocated one writer at a time: see [`SqliteStorage::write`].
 
 use super::{
-    Device, Grant, Ingest, LogChange, NewDevice, NewQuarantined, Page, Quarantined, RecordRow, Role, Storage,
-    StorageError, Visibility,
+    Batch, Device, Grant, Ingest, LogChange, NewDevice, NewQuarantined, Page, Quarantined, RecordHeads, RecordRow,
+    Role, Storage, StorageError, StoredDocument, Visibility,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{Issue, RecordType};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use uuid::Uuid;
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_server.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_server.sql"),
+    include_str!("../../migrations/sqlite/0002_recovery.sql"),
+];
 
 const FILE_NAME: &str = "fieldsync-server.db";
 
@@ -50,7 +54,12 @@ const EXPAND_RECORD: &str = "SELECT l.seq, l.record_id, l.bytes FROM log AS l \
      AND EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = ?1 AND (r.task_id IS NULL \
          OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?3) AS j WHERE t.task_id = r.task_id AND t.team = j.value)))";
 
-const RECORD_COLUMNS: &str = "record_id, record_type, task_id, body, warnings";
+const RECORD_COLUMNS: &str = "record_id, record_type, task_id, body, warnings, heads";
+
+/// Records visible to a set of teams (`?1`, a JSON array): task-less ones, and those of a task listing a team.
+const HEADS_TEAMS: &str = "SELECT r.record_id, r.task_id, r.heads FROM records AS r \
+     WHERE r.task_id IS NULL \
+     OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?1) AS j WHERE t.task_id = r.task_id AND t.team = j.value)";
 
 /// The server's storage in one SQLite file. Cheap to clone: clones share the connection.
 #[derive(Clone)]
@@ -176,10 +185,61 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let done = usize::try_from(version).map_err(|_| StorageError::Damaged(format!("schema version {version}")))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         tx.execute_batch(sql)?;
+        if i == 1 {
+            fill_missing_heads(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Migration 0002: records written before heads were stored get them from their changes in the log.
+fn fill_missing_heads(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    let ids = tx
+        .prepare("SELECT record_id FROM records WHERE heads = x''")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for id in ids {
+        let changes = tx
+            .prepare_cached("SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' ORDER BY seq")?
+            .query_map([&id], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|bytes| {
+                automerge::Change::from_bytes(bytes?)
+                    .map_err(|e| StorageError::Damaged(format!("stored change of {id}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut doc = automerge::Automerge::new();
+        doc.apply_changes(changes)
+            .map_err(|e| StorageError::Damaged(format!("document {id}: {e}")))?;
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        tx.execute(
+            "UPDATE records SET heads = ?2 WHERE record_id = ?1",
+            params![id, heads_blob(&heads)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Heads as stored: concatenated, in ascending order.
+fn heads_blob(heads: &[[u8; 32]]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort_unstable();
+    sorted.concat()
+}
+
+fn parse_heads(blob: &[u8]) -> Result<Vec<[u8; 32]>, StorageError> {
+    if !blob.len().is_multiple_of(32) {
+        return Err(StorageError::Damaged(format!("heads of {} bytes", blob.len())));
+    }
+    Ok(blob
+        .chunks_exact(32)
+        .map(|c| {
+            let mut head = [0; 32];
+            head.copy_from_slice(c);
+            head
+        })
+        .collect())
 }
 
 /// The server id, made once per data directory.
@@ -318,107 +378,37 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn ingest(&self, ingest: Ingest) -> Result<usize, StorageError> {
-        self.write(move |tx| {
-            let Ingest {
-                record,
+    async fn document(&self, id: Uuid) -> Result<StoredDocument, StorageError> {
+        self.read(move |tx| {
+            let snapshot = tx
+                .prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .optional()?;
+            let covers = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+            let changes = tx
+                .prepare_cached(
+                    "SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' AND seq > ?2 ORDER BY seq",
+                )?
+                .query_map(params![id.to_string(), covers], |r| r.get::<_, Vec<u8>>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(StoredDocument {
+                snapshot: snapshot.map(|(_, bytes)| bytes),
                 changes,
-                device_id,
-                received_at,
-                grants,
-            } = ingest;
-            let record_id = record.record_id.to_string();
-            let device_id = device_id.to_string();
-            let received_at = time_text(&received_at);
-
-            let mut new = 0;
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO log (kind, record_id, hash, bytes, device_id, received_at) \
-                 VALUES ('change', ?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for change in &changes {
-                // Ignored when log_change_identity already holds (record, hash): a retried push adds nothing.
-                new += insert.execute(params![
-                    record_id,
-                    &change.hash[..],
-                    change.bytes,
-                    device_id,
-                    received_at
-                ])?;
-            }
-
-            tx.prepare_cached(
-                "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings) \
-                 VALUES (?1, ?2, ?3, \
-                     COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5) \
-                 ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, \
-                     task_id = excluded.task_id, last_seq = excluded.last_seq, body = excluded.body, \
-                     warnings = excluded.warnings",
-            )?
-            .execute(params![
-                record_id,
-                record.record_type.as_str(),
-                record.task_id.map(|t| t.to_string()),
-                json_text(&record.body)?,
-                json_text(&record.warnings)?,
-            ])?;
-
-            if record.record_type == RecordType::Task {
-                // The task's scope and coverage are replaced whole, in the same transaction as the row, so no
-                // pull sees the new task row with its old teams.
-                tx.prepare_cached("DELETE FROM task_teams WHERE task_id = ?1")?
-                    .execute([&record_id])?;
-                let mut team = tx.prepare_cached("INSERT INTO task_teams (task_id, team) VALUES (?1, ?2)")?;
-                for name in &record.task_teams {
-                    team.execute(params![record_id, name])?;
-                }
-                tx.prepare_cached("DELETE FROM task_hazards WHERE task_id = ?1")?
-                    .execute([&record_id])?;
-                let mut hazard = tx.prepare_cached("INSERT INTO task_hazards (task_id, hazard_id) VALUES (?1, ?2)")?;
-                for hazard_id in &record.hazard_areas {
-                    hazard.execute(params![record_id, hazard_id.to_string()])?;
-                }
-            }
-
-            let mut grant_task = tx.prepare_cached(
-                "INSERT INTO log (kind, task_id, team, device_id, received_at) VALUES ('grant_task', ?1, ?2, ?3, ?4)",
-            )?;
-            let mut grant_record = tx.prepare_cached(
-                "INSERT INTO log (kind, record_id, team, device_id, received_at) \
-                 VALUES ('grant_record', ?1, ?2, ?3, ?4)",
-            )?;
-            for grant in &grants {
-                match grant {
-                    Grant::Task { task_id, team } => {
-                        grant_task.execute(params![task_id.to_string(), team, device_id, received_at])?
-                    }
-                    Grant::Record { record_id, team } => {
-                        grant_record.execute(params![record_id.to_string(), team, device_id, received_at])?
-                    }
-                };
-            }
-            Ok(new)
+            })
         })
         .await
     }
 
-    async fn quarantine(&self, item: NewQuarantined) -> Result<(), StorageError> {
+    async fn append(&self, batch: Batch) -> Result<usize, StorageError> {
         self.write(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO quarantine (device_id, record_id, change_hash, bytes, code, message, issues, received_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                item.device_id.to_string(),
-                item.record_id.to_string(),
-                item.change_hash,
-                item.bytes,
-                item.code,
-                item.message,
-                json_text(&item.issues)?,
-                time_text(&item.received_at),
-            ])?;
-            Ok(())
+            let mut new = 0;
+            for ingest in batch.ingests {
+                new += append_ingest(tx, ingest)?;
+            }
+            for item in batch.quarantined {
+                append_quarantined(tx, item)?;
+            }
+            Ok(new)
         })
         .await
     }
@@ -486,6 +476,189 @@ impl Storage for SqliteStorage {
     async fn last_seq(&self) -> Result<u64, StorageError> {
         self.read(last_seq).await
     }
+
+    async fn cursor_check(&self, seq: u64) -> Result<Option<[u8; 8]>, StorageError> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.read(move |tx| {
+            let entry = tx
+                .prepare_cached(
+                    "SELECT kind, record_id, task_id, team, hash, device_id, received_at FROM log WHERE seq = ?1",
+                )?
+                .query_row([seq], |r| {
+                    Ok([
+                        r.get::<_, String>(0)?.into_bytes(),
+                        r.get::<_, Option<String>>(1)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, Option<String>>(2)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, Option<String>>(3)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
+                        r.get::<_, Option<String>>(5)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, String>(6)?.into_bytes(),
+                    ])
+                })
+                .optional()?;
+            Ok(entry.map(|fields| {
+                let mut hasher = Sha256::new();
+                hasher.update(seq.to_be_bytes());
+                for field in fields {
+                    // Length-prefixed, so that no two different entries hash the same bytes.
+                    hasher.update((field.len() as u64).to_be_bytes());
+                    hasher.update(field);
+                }
+                let mut check = [0; 8];
+                check.copy_from_slice(&hasher.finalize()[..8]);
+                check
+            }))
+        })
+        .await
+    }
+
+    async fn heads_in_scope(&self, visibility: &Visibility) -> Result<Vec<RecordHeads>, StorageError> {
+        let teams = match visibility {
+            Visibility::All => None,
+            Visibility::Teams(teams) => Some(json_text(teams)?),
+        };
+        self.read(move |tx| {
+            let row = |r: &rusqlite::Row<'_>| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            };
+            let rows = match &teams {
+                None => tx
+                    .prepare_cached("SELECT record_id, task_id, heads FROM records")?
+                    .query_map([], row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(teams) => tx
+                    .prepare_cached(HEADS_TEAMS)?
+                    .query_map([teams], row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            rows.into_iter()
+                .map(|(record_id, task_id, heads)| {
+                    Ok(RecordHeads {
+                        record_id: parse_uuid(&record_id, "record id")?,
+                        task_id: task_id.as_deref().map(|t| parse_uuid(t, "task id")).transpose()?,
+                        heads: parse_heads(&heads)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// One accepted push: its new changes, the record's row (with its heads), a task's scope, grants and a snapshot.
+fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageError> {
+    let Ingest {
+        record,
+        changes,
+        device_id,
+        received_at,
+        grants,
+        snapshot,
+    } = ingest;
+    let record_id = record.record_id.to_string();
+    let device_id = device_id.to_string();
+    let received_at = time_text(&received_at);
+
+    let mut new = 0;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO log (kind, record_id, hash, bytes, device_id, received_at) \
+         VALUES ('change', ?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for change in &changes {
+        // Ignored when log_change_identity already holds (record, hash): a retried push adds nothing.
+        new += insert.execute(params![
+            record_id,
+            &change.hash[..],
+            change.bytes,
+            device_id,
+            received_at
+        ])?;
+    }
+
+    tx.prepare_cached(
+        "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings, heads) \
+         VALUES (?1, ?2, ?3, \
+             COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5, ?6) \
+         ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, \
+             task_id = excluded.task_id, last_seq = excluded.last_seq, body = excluded.body, \
+             warnings = excluded.warnings, heads = excluded.heads",
+    )?
+    .execute(params![
+        record_id,
+        record.record_type.as_str(),
+        record.task_id.map(|t| t.to_string()),
+        json_text(&record.body)?,
+        json_text(&record.warnings)?,
+        heads_blob(&record.heads),
+    ])?;
+
+    if record.record_type == RecordType::Task {
+        // The task's scope and coverage are replaced whole, in the same transaction as the row, so no
+        // pull sees the new task row with its old teams.
+        tx.prepare_cached("DELETE FROM task_teams WHERE task_id = ?1")?
+            .execute([&record_id])?;
+        let mut team = tx.prepare_cached("INSERT INTO task_teams (task_id, team) VALUES (?1, ?2)")?;
+        for name in &record.task_teams {
+            team.execute(params![record_id, name])?;
+        }
+        tx.prepare_cached("DELETE FROM task_hazards WHERE task_id = ?1")?
+            .execute([&record_id])?;
+        let mut hazard = tx.prepare_cached("INSERT INTO task_hazards (task_id, hazard_id) VALUES (?1, ?2)")?;
+        for hazard_id in &record.hazard_areas {
+            hazard.execute(params![record_id, hazard_id.to_string()])?;
+        }
+    }
+
+    let mut grant_task = tx.prepare_cached(
+        "INSERT INTO log (kind, task_id, team, device_id, received_at) VALUES ('grant_task', ?1, ?2, ?3, ?4)",
+    )?;
+    let mut grant_record = tx.prepare_cached(
+        "INSERT INTO log (kind, record_id, team, device_id, received_at) \
+         VALUES ('grant_record', ?1, ?2, ?3, ?4)",
+    )?;
+    for grant in &grants {
+        match grant {
+            Grant::Task { task_id, team } => {
+                grant_task.execute(params![task_id.to_string(), team, device_id, received_at])?
+            }
+            Grant::Record { record_id, team } => {
+                grant_record.execute(params![record_id.to_string(), team, device_id, received_at])?
+            }
+        };
+    }
+    if let Some(bytes) = snapshot {
+        // It covers every change of the record, including those this push just appended.
+        tx.prepare_cached(
+            "INSERT INTO snapshots (record_id, covers_seq, bytes) \
+             VALUES (?1, (SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), ?2) \
+             ON CONFLICT (record_id) DO UPDATE SET covers_seq = excluded.covers_seq, bytes = excluded.bytes",
+        )?
+        .execute(params![record_id, bytes])?;
+    }
+    Ok(new)
+}
+
+/// One refused change, kept for review.
+fn append_quarantined(tx: &Transaction<'_>, item: NewQuarantined) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO quarantine (device_id, record_id, change_hash, bytes, code, message, issues, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        item.device_id.to_string(),
+        item.record_id.to_string(),
+        item.change_hash,
+        item.bytes,
+        item.code,
+        item.message,
+        json_text(&item.issues)?,
+        time_text(&item.received_at),
+    ])?;
+    Ok(())
 }
 
 /// One visible log entry: a change (with its bytes) or a grant.
@@ -569,15 +742,61 @@ fn pull(
                     seq,
                     record_id: parse_uuid(&record_id, "record id")?,
                     bytes,
+                    snapshot: false,
                 },
             );
         }
     }
+    send_snapshots(tx, &mut changes, cursor)?;
     Ok(Page {
         changes: changes.into_values().collect(),
         cursor,
         more,
     })
+}
+
+/// For each record whose first change is in the page (the device lacks the record), puts the record's snapshot,
+/// if one covers no change beyond the page, in place of the changes it covers. The snapshot takes the first
+/// change's place in log order; changes after it (the tail) stay.
+fn send_snapshots(
+    tx: &Transaction<'_>,
+    changes: &mut BTreeMap<u64, LogChange>,
+    cursor: u64,
+) -> Result<(), StorageError> {
+    let records: BTreeSet<Uuid> = changes.values().map(|c| c.record_id).collect();
+    let mut first = tx.prepare_cached("SELECT min(seq) FROM log WHERE record_id = ?1 AND kind = 'change'")?;
+    let mut snapshot = tx.prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?;
+    for record_id in records {
+        let id = record_id.to_string();
+        let Some(first_seq) = first.query_row([&id], |r| r.get::<_, Option<i64>>(0))? else {
+            continue;
+        };
+        let first_seq = parse_seq(first_seq)?;
+        if !changes.contains_key(&first_seq) {
+            continue;
+        }
+        let Some((covers, bytes)) = snapshot
+            .query_row([&id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .optional()?
+        else {
+            continue;
+        };
+        let covers = parse_seq(covers)?;
+        if covers > cursor {
+            continue;
+        }
+        changes.retain(|seq, c| c.record_id != record_id || *seq > covers);
+        changes.insert(
+            first_seq,
+            LogChange {
+                seq: first_seq,
+                record_id,
+                bytes,
+                snapshot: true,
+            },
+        );
+    }
+    Ok(())
 }
 
 fn last_seq(tx: &Transaction<'_>) -> Result<u64, StorageError> {
@@ -655,6 +874,7 @@ struct RawRecord {
     task_id: Option<String>,
     body: String,
     warnings: String,
+    heads: Vec<u8>,
 }
 
 impl RawRecord {
@@ -665,6 +885,7 @@ impl RawRecord {
             task_id: row.get(2)?,
             body: row.get(3)?,
             warnings: row.get(4)?,
+            heads: row.get(5)?,
         })
     }
 
@@ -691,6 +912,7 @@ impl RawRecord {
             hazard_areas,
             body: parse_json(&self.body, "record body")?,
             warnings: parse_json::<Vec<Issue>>(&self.warnings, "record warnings")?,
+            heads: parse_heads(&self.heads)?,
         })
     }
 }
@@ -726,6 +948,38 @@ fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>, StorageError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A data directory of schema 1 (no heads) gets each record's heads from its changes when migrated.
+    #[test]
+    fn migrating_fills_in_the_heads_of_existing_records() {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "label", "F-1").unwrap();
+        tx.commit();
+        let change = doc.get_changes(&[]).into_iter().next().unwrap().clone();
+
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO log (kind, record_id, hash, bytes, device_id, received_at) \
+             VALUES ('change', 'r1', ?1, ?2, 'd1', '2026-11-20T12:00:00Z')",
+            params![&change.hash().0[..], change.raw_bytes()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings) \
+             VALUES ('r1', 'find', NULL, 1, '{}', '[]')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let heads: Vec<u8> = conn
+            .query_row("SELECT heads FROM records WHERE record_id = 'r1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(heads, change.hash().0.to_vec());
+    }
 
     /// The query plan of `sql`, one line per step, indented by depth.
     fn plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
