@@ -7,8 +7,12 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo;
+pub mod documents;
 pub mod enrollment;
 pub mod ingress;
+pub mod recovery;
 pub mod scope;
+pub mod staging;
 pub mod storage;
 pub mod sync;

@@ -29,6 +29,19 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "FIELDSYNC_LISTEN")]
         listen: Option<SocketAddr>,
+        /// If the data directory is empty, fill it with the small demo programme in the background (the HQ token is
+        /// written to <data-dir>/demo-hq-token.txt).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Fill an empty data directory with a generated demo programme, pushed through the sync protocol as devices
+    /// would; prints the HQ token to sign in with.
+    Demo {
+        #[arg(long, value_enum, default_value_t = server::demo::Scale::Small)]
+        scale: server::demo::Scale,
+        /// The same seed gives the same records.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Enrol, list and revoke devices.
     #[command(subcommand)]
@@ -69,14 +82,16 @@ enum QuarantineCommand {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen, .. } => *listen,
         _ => None,
     };
     let settings = Settings::resolve(cli.data_dir.clone(), listen, cli.config.as_deref())?;
     let storage = SqliteStorage::open(&settings.data_dir)
         .with_context(|| format!("cannot open the data directory {}", settings.data_dir.display()))?;
     match cli.command {
-        Command::Serve { .. } => serve(storage, &settings).await,
+        Command::Serve { demo: false, .. } => serve(storage, &settings).await,
+        Command::Serve { demo: true, .. } => serve_demo(storage, &settings).await,
+        Command::Demo { scale, seed } => demo(storage, &settings, scale, seed).await,
         Command::Device(command) => device(storage, command).await,
         Command::Quarantine(QuarantineCommand::List) => quarantine(storage).await,
     }
@@ -197,6 +212,129 @@ async fn quarantine(storage: SqliteStorage) -> Result<()> {
     }
     println!("{} quarantined change(s)", items.len());
     Ok(())
+}
+
+/// `demo`: generate, enrol, start a server on 127.0.0.1:0 in this process, push, stop it, say how to sign in.
+async fn demo(storage: SqliteStorage, settings: &Settings, scale: server::demo::Scale, seed: u64) -> Result<()> {
+    use server::demo;
+    let data_dir = settings.data_dir.display();
+    demo::ensure_empty(&storage)
+        .await
+        .with_context(|| format!("cannot put the demo into {data_dir}"))?;
+    let started = std::time::Instant::now();
+    let scenario = demo::Scenario::new(scale, seed, demo::programme_today());
+    let dataset = std::sync::Arc::new(demo::generate(&scenario));
+    eprintln!(
+        "generated the {} demo (seed {seed}): {} records of {} teams, {} working days up to {}",
+        scale.as_str(),
+        dataset.record_count(),
+        dataset.teams.len(),
+        scenario.weeks * 5,
+        scenario.working_days().last().map_or(String::new(), |d| d.to_string())
+    );
+    let counts: Vec<String> = dataset.counts().iter().map(|(t, n)| format!("{n} {t}")).collect();
+    eprintln!("  {}", counts.join(", "));
+    let enrolment = demo::enrol(&storage, &dataset, chrono::Utc::now()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot listen on 127.0.0.1 for the demo push")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server::app::run(listener, server::app::App::new(storage), async move {
+        let _ = stopped.await;
+    }));
+    let mut lines = demo::ProgressLines::default();
+    let pushed = demo::push_in_background(url, enrolment.clone(), dataset, move |p| {
+        if let Some(line) = lines.line(p) {
+            eprintln!("{line}");
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    running.await.context("the demo server stopped unexpectedly")??;
+    let report = pushed.with_context(|| format!("the demo push into {data_dir} failed"))?;
+    let token_file = demo::write_hq_token(&settings.data_dir, enrolment.hq_token())
+        .with_context(|| format!("cannot write the HQ token into {data_dir}"))?;
+    eprintln!(
+        "pushed {} records ({} changes, {} requests, {} warnings) in {:.1} s; all accepted",
+        report.records,
+        report.changes,
+        report.requests,
+        report.warnings.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("HQ token (also in {}):\n{}", token_file.display(), enrolment.hq_token());
+    println!();
+    println!("Start the server:  fieldsync-server --data-dir {data_dir} serve");
+    println!(
+        "Sign in as HQ:     fieldsync --store hq.db init --device-name \"HQ laptop\" --user \"HQ\" && \\\n                   fieldsync --store hq.db enroll --server http://{} --token \"$(cat {})\"",
+        settings.listen,
+        token_file.display()
+    );
+    Ok(())
+}
+
+/// `serve --demo`: `serve`, and if the data directory is empty, fill it with the small demo in the background as
+/// soon as the listener is bound.
+async fn serve_demo(storage: SqliteStorage, settings: &Settings) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .json()
+        .init();
+    let fill = storage.last_seq().await? == 0;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
+    let app = server::app::App::new(storage);
+    if fill {
+        let (app, data_dir) = (app.clone(), settings.data_dir.clone());
+        tokio::spawn(async move {
+            match fill_demo(&app.storage, address, &data_dir).await {
+                Ok(message) => tracing::info!("demo: {message}"),
+                Err(e) => tracing::error!("demo: {e:#}"),
+            }
+        });
+    } else {
+        tracing::info!("the data directory already holds records: serving it without adding the demo");
+    }
+    server::app::run(listener, app, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Enrols the small demo's devices and pushes it to this server, listening on `address`.
+async fn fill_demo(storage: &SqliteStorage, address: SocketAddr, data_dir: &std::path::Path) -> Result<String> {
+    use server::demo;
+    let scenario = demo::Scenario::new(demo::Scale::Small, 1, demo::programme_today());
+    let dataset = std::sync::Arc::new(demo::generate(&scenario));
+    tracing::info!(
+        records = dataset.record_count(),
+        "demo: filling the empty data directory"
+    );
+    let enrolment = demo::enrol(storage, &dataset, chrono::Utc::now()).await?;
+    // A listener on every address (0.0.0.0) is reached on the loopback.
+    let target = if address.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    };
+    let mut lines = demo::ProgressLines::default();
+    let report = demo::push_in_background(format!("http://{target}"), enrolment.clone(), dataset, move |p| {
+        if let Some(line) = lines.line(p) {
+            tracing::info!("demo: {line}");
+        }
+    })
+    .await?;
+    let path = demo::write_hq_token(data_dir, enrolment.hq_token())
+        .with_context(|| format!("cannot write the HQ token into {}", data_dir.display()))?;
+    Ok(format!(
+        "pushed {} records ({} changes); sign in as HQ with the token in {}",
+        report.records,
+        report.changes,
+        path.display()
+    ))
 }
 
 fn join(teams: &BTreeSet<String>) -> String {
