@@ -146,7 +146,8 @@ impl Store {
         change: Change,
     ) -> Result<Saved, StoreError> {
         let derived = self.derive(id, doc)?;
-        let mut blocking = check_edit(old, &derived.materialized.record, &derived.issues);
+        let related = self.related(&derived.materialized.record)?;
+        let mut blocking = check_edit(old, &derived.materialized.record, &derived.issues, &related);
         blocking.extend(derived.issues.iter().filter(|i| i.is_error()).cloned());
         if !blocking.is_empty() {
             return Err(StoreError::Invalid { issues: blocking });

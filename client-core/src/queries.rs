@@ -196,7 +196,8 @@ impl Store {
     /// Validates a record that is not stored, as if it were entered now.
     pub fn check(&self, record: &Record) -> Result<Vec<Issue>, StoreError> {
         let mut issues = self.validate_record(record, self.now())?;
-        issues.extend(domain::validation::check_edit(None, record, &issues));
+        let related = self.related(record)?;
+        issues.extend(domain::validation::check_edit(None, record, &issues, &related));
         Ok(issues)
     }
 

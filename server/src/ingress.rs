@@ -250,7 +250,7 @@ async fn decide<S: Storage>(
         entered_at,
     };
     let issues = domain::validation::validate(&after, &ctx);
-    let mut errors = check_edit(before.as_ref(), &after, &issues);
+    let mut errors = check_edit(before.as_ref(), &after, &issues, &related);
     errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
     if !errors.is_empty() {
         let message = format!(

@@ -375,7 +375,9 @@ fn validated_tampered(subject: Subject, edit: fn(&mut Scenario), tamper: fn(&mut
     let all = s.records();
     let mut record = parse(subject.of(&s));
     tamper(&mut record);
-    let issues = validate_among(&record, &all);
+    let mut issues = validate_among(&record, &all);
+    // As a new record entered on a device: the checks of entering it apply too (a daily report on a closed task).
+    issues.extend(check_edit(None, &record, &issues, &neighbourhood(&record, &all)));
     Outcome {
         subject: record,
         issues,
@@ -391,7 +393,7 @@ fn edited(subject: Subject, before: fn(&mut Scenario), after: fn(&mut Scenario))
     after(&mut s);
     let new = parse(subject.of(&s));
     let warnings = validate_among(&new, &s.records());
-    let issues = check_edit(Some(&old), &new, &warnings);
+    let issues = check_edit(Some(&old), &new, &warnings, &neighbourhood(&new, &s.records()));
     Outcome { subject: new, issues }
 }
 
@@ -414,7 +416,7 @@ fn approved_with_accepted_warnings() -> Outcome {
     }
     let new = parse(&s.worked);
     let warnings = validate_among(&new, &s.records());
-    let issues = check_edit(Some(&old), &new, &warnings);
+    let issues = check_edit(Some(&old), &new, &warnings, &Related::default());
     Outcome { subject: new, issues }
 }
 
@@ -880,6 +882,34 @@ fn cases() -> Vec<Case> {
             || validated(Daily, |s| s.task["status"] = json!("cancelled")),
         )
         .value(TASK.to_string()),
+        passes(
+            Rule::TaskCompleted,
+            "daily report written before its task completed, approved after",
+            || {
+                edited(
+                    Daily,
+                    |s| s.daily["review"] = json!("submitted"),
+                    |s| {
+                        s.task["status"] = json!("completed");
+                        s.daily["review"] = json!("supervisor_approved");
+                    },
+                )
+            },
+        ),
+        passes(
+            Rule::TaskCompleted,
+            "daily report written before its task completed, validated again",
+            || {
+                let mut s = Scenario::base();
+                s.task["status"] = json!("completed");
+                let record = parse(&s.daily);
+                let issues = validate_among(&record, &s.records());
+                Outcome {
+                    subject: record,
+                    issues,
+                }
+            },
+        ),
         passes(
             Rule::TaskCompleted,
             "daily report on a task reopened with a reason",
@@ -1512,7 +1542,7 @@ fn base_scenario_validates_clean() {
         let issues: Vec<Issue> = issues
             .iter()
             .cloned()
-            .chain(check_edit(None, record, &issues))
+            .chain(check_edit(None, record, &issues, &neighbourhood(record, &records)))
             .collect();
         if !issues.is_empty() {
             let listing: String = issues.iter().map(|i| format!("\n  {i}")).collect();

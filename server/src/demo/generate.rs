@@ -355,7 +355,7 @@ mod tests {
             );
             let mut before: Option<&Record> = None;
             for version in &history.versions {
-                let problems = check_edit(before, &version.record, &[]);
+                let problems = check_edit(before, &version.record, &[], &domain::Related::default());
                 assert!(problems.is_empty(), "{problems:?}");
                 before = Some(&version.record);
             }

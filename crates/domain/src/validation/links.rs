@@ -2,7 +2,7 @@
 
 use super::{Context, Findings, Rule};
 use crate::records::{Record, RecordBody, RecordType};
-use crate::vocabulary::{DemolitionResult, DisposalStatus, HazardStatus, Outcome, QaResult, TaskStatus};
+use crate::vocabulary::{DemolitionResult, DisposalStatus, HazardStatus, Outcome, QaResult};
 use uuid::Uuid;
 
 pub(super) fn check(f: &mut Findings<'_>, ctx: &Context<'_>) {
@@ -21,18 +21,6 @@ pub(super) fn check(f: &mut Findings<'_>, ctx: &Context<'_>) {
         }
     }
     match &record.body {
-        RecordBody::DailyReport(d) => {
-            if let Some(task) = task(ctx, d.task)
-                && matches!(task.status, TaskStatus::Completed | TaskStatus::Cancelled)
-            {
-                let message = format!(
-                    "task {} is {}: reopen it with a reason before reporting more work",
-                    label(ctx, d.task),
-                    task.status
-                );
-                f.add(Rule::TaskCompleted, "task", d.task, message);
-            }
-        }
         RecordBody::WorkedArea(w) => {
             same_task(f, ctx, "daily_report", w.daily_report, w.task);
             if w.outcome == Outcome::Cleared

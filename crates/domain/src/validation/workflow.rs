@@ -1,6 +1,7 @@
 //! Rules about changing a record: review transitions, approved records, reopening tasks.
 
 use super::{Findings, Issue, Rule, Severity};
+use crate::Related;
 use crate::records::{Record, RecordBody};
 use crate::vocabulary::{ReviewStatus, TaskStatus};
 
@@ -10,12 +11,26 @@ pub fn warning_key(issue: &Issue) -> String {
 }
 
 /// Checks a new record (`old` = None) or an edit of `old` into `new`. `warnings` are the warnings `new`
-/// validates with; approval needs each of them accepted.
-pub fn check_edit(old: Option<&Record>, new: &Record, warnings: &[Issue]) -> Vec<Issue> {
+/// validates with; approval needs each of them accepted. `related` holds the records `new` links to (its task).
+pub fn check_edit(old: Option<&Record>, new: &Record, warnings: &[Issue], related: &Related) -> Vec<Issue> {
     let mut f = Findings {
         record: new,
         issues: Vec::new(),
     };
+    // Only a new daily report is refused on a closed task: the reports written before it closed stay valid, and
+    // a supervisor may still review and approve them.
+    if old.is_none()
+        && let RecordBody::DailyReport(report) = &new.body
+        && let Some(task) = related.get(report.task)
+        && let RecordBody::Task(t) = &task.body
+        && closed(t.status)
+    {
+        let message = format!(
+            "task {} is {}: reopen it with a reason before reporting more work",
+            task.meta.label, t.status
+        );
+        f.add(Rule::TaskCompleted, "task", report.task, message);
+    }
     let from = old.map(|o| o.meta.review);
     let to = new.meta.review;
     if let Some(old) = old
@@ -62,7 +77,6 @@ pub fn check_edit(old: Option<&Record>, new: &Record, warnings: &[Issue]) -> Vec
         RecordBody::Task(after),
     ) = (old, &new.body)
     {
-        let closed = |s: TaskStatus| matches!(s, TaskStatus::Completed | TaskStatus::Cancelled);
         let reopened = closed(before.status) && !closed(after.status);
         if reopened && after.reopen_reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
             f.add(
@@ -74,6 +88,11 @@ pub fn check_edit(old: Option<&Record>, new: &Record, warnings: &[Issue]) -> Vec
         }
     }
     f.issues
+}
+
+/// A completed or cancelled task: it takes no new daily report until reopened.
+fn closed(status: TaskStatus) -> bool {
+    matches!(status, TaskStatus::Completed | TaskStatus::Cancelled)
 }
 
 fn transition_allowed(from: Option<ReviewStatus>, to: ReviewStatus) -> bool {
