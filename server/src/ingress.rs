@@ -287,6 +287,7 @@ async fn decide<S: Storage>(
         received_at: now,
         grants,
         snapshot,
+        feature: Some(layers::feature(&after)),
     };
     storage.accept(ingest, loaded).await?;
     Ok(Verdict::Decided(Outcome {

@@ -224,6 +224,7 @@ fn push(record: RecordRow, changes: &[&[u8]], grants: Vec<Grant>) -> Ingest {
         received_at: at(60, 0),
         grants,
         snapshot: None,
+        feature: None,
     }
 }
 

@@ -149,6 +149,43 @@ fn the_small_demo_is_accepted_whole_and_the_server_holds_exactly_its_records() {
     assert!(expected.values().map(|t| t.ap + t.at + t.uxo).sum::<i64>() > 0);
     assert_eq!(totals(&on_server), expected);
 
+    // HQ's materialized tables hold one typed row per record, and their sums equal the generated records'.
+    let db = rusqlite::Connection::open(dir.path().join("server").join("fieldsync-server.db")).unwrap();
+    for record_type in RecordType::ALL {
+        let generated_of_type = generated.iter().filter(|r| r.record_type() == record_type).count();
+        let table = format!("layer_{}", layers::layer(record_type).name);
+        let stored: i64 = db
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored as usize, generated_of_type, "{table}");
+    }
+    let cleared_m2: f64 = db
+        .query_row(
+            "SELECT SUM(area_m2) FROM layer_worked_areas WHERE outcome = 'cleared' AND NOT void",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let expected_m2: f64 = expected.values().map(|t| t.cleared_m2).sum();
+    assert!(
+        (cleared_m2 - expected_m2).abs() < 1e-6 * expected_m2,
+        "{cleared_m2} m² against {expected_m2} m²"
+    );
+    for (category, expected_count) in [
+        ("ap_mine", expected.values().map(|t| t.ap).sum::<i64>()),
+        ("at_mine", expected.values().map(|t| t.at).sum()),
+        ("uxo", expected.values().map(|t| t.uxo).sum()),
+    ] {
+        let stored: i64 = db
+            .query_row(
+                "SELECT COALESCE(SUM(quantity), 0) FROM layer_finds WHERE category = ?1 AND NOT void",
+                [category],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, expected_count, "{category}");
+    }
+
     // The HQ device sees exactly the generated records. A team's device is sent the shared hazard areas and the
     // records HQ changed on its tasks (not what it pushed itself), and nothing of other teams' tasks.
     let all: BTreeSet<Uuid> = ids.iter().copied().collect();

@@ -42,4 +42,5 @@ pub use feature::{Feature, feature};
 pub use geojson::GeoJsonWriter;
 pub use geopackage::{GeoPackageOptions, GeoPackageWriter, LayerSummary};
 pub use schema::{Column, ColumnType, GeometryKind, Layer, layer, layers};
-pub use value::Value;
+pub use value::{Value, iso_date, iso_datetime};
+pub use wkb::geopackage_geometry;

@@ -55,12 +55,12 @@ impl Value {
 }
 
 /// An ISO 8601 date, `2026-11-20`.
-pub(crate) fn iso_date(date: NaiveDate) -> String {
+pub fn iso_date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
 /// An ISO 8601 (RFC 3339) instant in UTC with a `Z`, whole seconds unless the instant has a fraction:
 /// `2026-11-20T09:15:00Z`. GDAL reads this form as a DateTime in GeoJSON and CSV.
-pub(crate) fn iso_datetime(at: DateTime<Utc>) -> String {
+pub fn iso_datetime(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }

@@ -74,6 +74,14 @@ pub(crate) fn geopackage_binary(out: &mut Vec<u8>, geometry: &Geometry<f64>, srs
     envelope
 }
 
+/// A geometry as GeoPackageBinary (EPSG:4326) with its bounding box `[min lon, min lat, max lon, max lat]` (None
+/// when it is empty): what the server's materialized tables keep, so that an export can copy it as it is.
+pub fn geopackage_geometry(geometry: &Geometry<f64>) -> (Vec<u8>, Option<[f64; 4]>) {
+    let mut out = Vec::new();
+    let envelope = geopackage_binary(&mut out, geometry, SRS_WGS84);
+    (out, envelope.map(|e| [e.min_x, e.min_y, e.max_x, e.max_y]))
+}
+
 /// Appends the little-endian WKB of a geometry and returns its envelope.
 pub(crate) fn wkb(out: &mut Vec<u8>, geometry: &Geometry<f64>) -> Option<Envelope> {
     let mut envelope = None;

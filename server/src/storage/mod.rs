@@ -6,6 +6,7 @@
 //! Sequence numbers are allocated one writer at a time, so a cursor never skips a row that commits later.
 
 mod sqlite;
+mod sqlite_layers;
 
 pub use sqlite::SqliteStorage;
 
@@ -131,6 +132,9 @@ pub struct Ingest {
     /// A new snapshot of the whole document (Automerge `save()`), replacing the record's previous one: it covers
     /// every change of the record up to this ingest. Loading and catch-up then read it plus the changes after it.
     pub snapshot: Option<Vec<u8>>,
+    /// The record's row in HQ's materialized table of its type (`layers::feature` of the record). None only in
+    /// tests of the log that push placeholder records.
+    pub feature: Option<layers::Feature>,
 }
 
 /// What one sync request writes, in one transaction: the accepted pushes, in order, and the refused changes.

@@ -190,6 +190,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
+    super::sqlite_layers::ensure(&tx)?;
     tx.commit()?;
     Ok(())
 }
@@ -558,6 +559,7 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
         received_at,
         grants,
         snapshot,
+        feature,
     } = ingest;
     let record_id = record.record_id.to_string();
     let device_id = device_id.to_string();
@@ -629,6 +631,9 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
                 grant_record.execute(params![record_id.to_string(), team, device_id, received_at])?
             }
         };
+    }
+    if let Some(feature) = &feature {
+        super::sqlite_layers::upsert(tx, record.record_type, feature)?;
     }
     if let Some(bytes) = snapshot {
         // It covers every change of the record, including those this push just appended.
@@ -948,6 +953,75 @@ fn parse_time(text: &str, what: &str) -> Result<DateTime<Utc>, StorageError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use domain::Record;
+
+    /// HQ's materialized table of finds holds the pushed find's typed row, and is rebuilt from `records` when its
+    /// layout is not the one this build makes.
+    #[tokio::test]
+    async fn layer_tables_follow_each_ingest_and_are_rebuilt_when_their_layout_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::open(dir.path()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).unwrap();
+        let find = Record::from_json(json, Uuid::now_v7()).unwrap();
+        let ingest = Ingest {
+            record: crate::ingress::row_of(&find, vec![], vec![[1; 32]]),
+            changes: vec![super::super::NewChange {
+                hash: [1; 32],
+                bytes: b"change".to_vec(),
+            }],
+            device_id: Uuid::now_v7(),
+            received_at: Utc::now(),
+            grants: vec![],
+            snapshot: None,
+            feature: Some(layers::feature(&find)),
+        };
+        storage.ingest(ingest).await.unwrap();
+        drop(storage);
+
+        let read = |path: &Path| {
+            let conn = Connection::open(path.join(FILE_NAME)).unwrap();
+            conn.query_row(
+                "SELECT record_id, category, model, quantity, depth_cm, date_of_information, min_lon, max_lat \
+                 FROM layer_finds",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, f64>(6)?,
+                        r.get::<_, f64>(7)?,
+                    ))
+                },
+            )
+            .unwrap()
+        };
+        let row = read(dir.path());
+        let expected = (
+            find.id().to_string(),
+            "ap_mine".to_string(),
+            "PMN-2".to_string(),
+            1,
+            8,
+            "2026-11-20".to_string(),
+            47.50018,
+            40.50021,
+        );
+        assert_eq!(row, expected);
+
+        // A build whose layer schema differs: the tables are dropped, made again and filled from `records`.
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch(
+            "DELETE FROM layer_finds; UPDATE meta SET value = 'another layout' WHERE key = 'layer_tables';",
+        )
+        .unwrap();
+        drop(conn);
+        drop(SqliteStorage::open(dir.path()).unwrap());
+        assert_eq!(read(dir.path()), expected);
+    }
 
     /// A data directory of schema 1 (no heads) gets each record's heads from its changes when migrated.
     #[test]
