@@ -1036,21 +1036,24 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
+        // A real record body: opening also fills HQ's tables from `records`.
+        let id = Uuid::now_v7().to_string();
+        let body = include_str!("../../../docs/examples/find.json");
         conn.execute(
             "INSERT INTO log (kind, record_id, hash, bytes, device_id, received_at) \
-             VALUES ('change', 'r1', ?1, ?2, 'd1', '2026-11-20T12:00:00Z')",
-            params![&change.hash().0[..], change.raw_bytes()],
+             VALUES ('change', ?1, ?2, ?3, 'd1', '2026-11-20T12:00:00Z')",
+            params![id, &change.hash().0[..], change.raw_bytes()],
         )
         .unwrap();
         conn.execute(
             "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings) \
-             VALUES ('r1', 'find', NULL, 1, '{}', '[]')",
-            [],
+             VALUES (?1, 'find', NULL, 1, ?2, '[]')",
+            params![id, body],
         )
         .unwrap();
         migrate(&mut conn).unwrap();
         let heads: Vec<u8> = conn
-            .query_row("SELECT heads FROM records WHERE record_id = 'r1'", [], |r| r.get(0))
+            .query_row("SELECT heads FROM records WHERE record_id = ?1", [&id], |r| r.get(0))
             .unwrap();
         assert_eq!(heads, change.hash().0.to_vec());
     }
