@@ -35,6 +35,7 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
     Router::new()
         .route("/health", get(crate::sync::health::<S>))
         .route(protocol::SYNC_PATH, post(crate::sync::sync::<S>))
+        .route("/v1/hq/statistics", get(crate::hq::statistics::<S>))
         .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))
         .with_state(app)
 }

@@ -49,6 +49,28 @@ enum Command {
     /// Review changes the server refused.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// HQ's statistics: land released, finds, disposals and team productivity (the same as GET /v1/hq/statistics).
+    Stats {
+        /// First day counted (date of information, YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day counted.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        organisation: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+        /// A task's record id.
+        #[arg(long)]
+        task: Option<uuid::Uuid>,
+        /// Only records in this review status (e.g. supervisor_approved).
+        #[arg(long)]
+        review: Option<String>,
+        /// Print every figure as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +116,25 @@ async fn main() -> Result<()> {
         Command::Demo { scale, seed } => demo(storage, &settings, scale, seed).await,
         Command::Device(command) => device(storage, command).await,
         Command::Quarantine(QuarantineCommand::List) => quarantine(storage).await,
+        Command::Stats {
+            from,
+            to,
+            organisation,
+            team,
+            task,
+            review,
+            json,
+        } => {
+            let filter = server::statistics::Filter {
+                from,
+                to,
+                organisation,
+                team,
+                task,
+                review,
+            };
+            stats(storage, &filter, json).await
+        }
     }
 }
 
@@ -211,6 +252,42 @@ async fn quarantine(storage: SqliteStorage) -> Result<()> {
         }
     }
     println!("{} quarantined change(s)", items.len());
+    Ok(())
+}
+
+/// `stats`: the headline in ANAMA's form and land released per team, or everything as JSON.
+async fn stats(storage: SqliteStorage, filter: &server::statistics::Filter, json: bool) -> Result<()> {
+    let stats = storage.statistics(filter).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    let h = &stats.headline;
+    println!(
+        "{:.2} ha cleared, {} AP mines, {} AT mines, {} UXO",
+        h.hectares_cleared, h.ap_mines, h.at_mines, h.uxo
+    );
+    let l = &stats.land_release;
+    println!(
+        "land released: {:.2} ha ({:.2} cleared, {:.2} reduced, {:.2} cancelled) in {} worked areas",
+        l.released_ha, l.cleared_ha, l.reduced_ha, l.cancelled_ha, l.worked_areas
+    );
+    println!(
+        "{:<24} {:>12} {:>12} {:>10} {:>14}",
+        "TEAM", "CLEARED HA", "RELEASED HA", "TEAM-DAYS", "M² / TEAM-DAY"
+    );
+    for team in &stats.land_release_by_team {
+        let days = stats.productivity.iter().find(|p| p.team == team.key);
+        println!(
+            "{:<24} {:>12.2} {:>12.2} {:>10} {:>14.0}",
+            team.key,
+            team.value.cleared_ha,
+            team.value.released_ha,
+            days.map_or(0, |p| p.team_days),
+            days.map_or(0.0, |p| p.m2_per_team_day)
+        );
+    }
+    println!("(--json for finds by model, disposals by method, and land released by task, method and month)");
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 mod sqlite;
 mod sqlite_layers;
+mod sqlite_statistics;
 
 pub use sqlite::SqliteStorage;
 
@@ -279,4 +280,10 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         visibility: &Visibility,
     ) -> impl Future<Output = Result<Vec<RecordHeads>, StorageError>> + Send;
+
+    /// HQ's statistics over the records `filter` selects, from the materialized tables (see crate::statistics).
+    fn statistics(
+        &self,
+        filter: &crate::statistics::Filter,
+    ) -> impl Future<Output = Result<crate::statistics::Statistics, StorageError>> + Send;
 }

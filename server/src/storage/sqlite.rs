@@ -513,6 +513,15 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn statistics(
+        &self,
+        filter: &crate::statistics::Filter,
+    ) -> Result<crate::statistics::Statistics, StorageError> {
+        let filter = filter.clone();
+        self.read(move |tx| super::sqlite_statistics::statistics(tx, &filter))
+            .await
+    }
+
     async fn heads_in_scope(&self, visibility: &Visibility) -> Result<Vec<RecordHeads>, StorageError> {
         let teams = match visibility {
             Visibility::All => None,

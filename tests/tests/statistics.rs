@@ -1,0 +1,205 @@
+//! HQ's statistics over HTTP against an independent computation: the demo programme is pushed into a real server
+//! through the sync protocol, and the figures `GET /v1/hq/statistics` returns must equal the ones this test
+//! computes from the generated records themselves.
+#![allow(clippy::unwrap_used)]
+
+use chrono::NaiveDate;
+use domain::Record;
+use domain::records::RecordBody;
+use domain::vocabulary::{FindCategory, Outcome};
+use serde_json::Value;
+use server::demo::{self, Author, Scale, Scenario};
+use std::collections::{BTreeMap, HashMap};
+use tests::TestServer;
+use uuid::Uuid;
+
+/// What the test expects, computed from the records with the definitions of server::statistics.
+#[derive(Debug, Default)]
+struct Expected {
+    cleared_m2: f64,
+    reduced_m2: f64,
+    cancelled_m2: f64,
+    items: BTreeMap<&'static str, i64>,
+    cleared_by_team: BTreeMap<String, f64>,
+    team_days: BTreeMap<String, u64>,
+}
+
+fn expected(records: &[Record], from: Option<NaiveDate>, to: Option<NaiveDate>, team: Option<&str>) -> Expected {
+    let in_period = |r: &Record| {
+        r.meta.void.is_none()
+            && from.is_none_or(|f| r.meta.date_of_information >= f)
+            && to.is_none_or(|t| r.meta.date_of_information <= t)
+    };
+    let by_id: HashMap<Uuid, &Record> = records.iter().map(|r| (r.id(), r)).collect();
+    // A record's team: its daily report's, or else its task's only team.
+    let team_of = |daily: Option<Uuid>, task: Uuid| -> String {
+        if let Some(RecordBody::DailyReport(d)) = daily.and_then(|id| by_id.get(&id)).map(|r| &r.body) {
+            return d.team.clone();
+        }
+        match by_id.get(&task).map(|r| &r.body) {
+            Some(RecordBody::Task(t)) if t.teams.len() == 1 => t.teams.iter().next().unwrap().clone(),
+            _ => "(unassigned)".to_string(),
+        }
+    };
+    let mut e = Expected::default();
+    for r in records.iter().filter(|r| in_period(r)) {
+        match &r.body {
+            RecordBody::WorkedArea(w) => {
+                let t = team_of(w.daily_report, w.task);
+                if team.is_some_and(|wanted| wanted != t) {
+                    continue;
+                }
+                let area = w.shape.area_m2();
+                match w.outcome {
+                    Outcome::Cleared => {
+                        e.cleared_m2 += area;
+                        *e.cleared_by_team.entry(t).or_default() += area;
+                    }
+                    Outcome::Reduced => e.reduced_m2 += area,
+                    Outcome::Cancelled => e.cancelled_m2 += area,
+                    _ => {}
+                }
+            }
+            RecordBody::Find(f) => {
+                if team.is_some_and(|wanted| wanted != team_of(f.daily_report, f.task)) {
+                    continue;
+                }
+                let category = match f.category {
+                    FindCategory::ApMine => "ap_mine",
+                    FindCategory::AtMine => "at_mine",
+                    FindCategory::Uxo => "uxo",
+                    _ => "other",
+                };
+                *e.items.entry(category).or_default() += f.quantity;
+            }
+            RecordBody::DailyReport(d) if team.is_none_or(|wanted| wanted == d.team) => {
+                *e.team_days.entry(d.team.clone()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    e
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut request = agent.get(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.call().unwrap();
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+fn close(actual: &Value, expected: f64, what: &str) {
+    let actual = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {actual}"));
+    assert!(
+        (actual - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+        "{what}: the server says {actual}, the records say {expected}"
+    );
+}
+
+#[test]
+fn statistics_equal_an_independent_computation_from_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let dataset = demo::generate(&Scenario::new(Scale::Small, 5, today));
+    let enrolment = server.storage(|s| {
+        let dataset = &dataset;
+        async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
+    });
+    let plan = demo::plan(&dataset).unwrap();
+    demo::push(&server.url(), &enrolment, &plan, |_| {}).unwrap();
+    let records: Vec<Record> = dataset.records_by_team().into_values().flatten().collect();
+    let endpoint = format!("{}/v1/hq/statistics", server.url());
+    let hq = Some(enrolment.hq_token());
+
+    // Everything.
+    let (status, stats) = get(&endpoint, hq);
+    assert_eq!(status, 200, "{stats}");
+    let e = expected(&records, None, None, None);
+    assert!(
+        e.cleared_m2 > 0.0 && e.items.values().sum::<i64>() > 0,
+        "the scenario has work to count"
+    );
+    close(
+        &stats["headline"]["hectares_cleared"],
+        e.cleared_m2 / 10_000.0,
+        "hectares cleared",
+    );
+    assert_eq!(
+        stats["headline"]["ap_mines"],
+        e.items.get("ap_mine").copied().unwrap_or(0)
+    );
+    assert_eq!(
+        stats["headline"]["at_mines"],
+        e.items.get("at_mine").copied().unwrap_or(0)
+    );
+    assert_eq!(stats["headline"]["uxo"], e.items.get("uxo").copied().unwrap_or(0));
+    let land = &stats["land_release"];
+    close(&land["cleared_m2"], e.cleared_m2, "cleared m²");
+    let reduced = land["reduced_with_technical_asset_m2"].as_f64().unwrap()
+        + land["reduced_without_technical_asset_m2"].as_f64().unwrap();
+    close(&Value::from(reduced), e.reduced_m2, "reduced m²");
+    close(&land["cancelled_m2"], e.cancelled_m2, "cancelled m²");
+    let by_team = stats["land_release_by_team"].as_array().unwrap();
+    for (team, cleared) in &e.cleared_by_team {
+        let row = by_team
+            .iter()
+            .find(|r| r["key"] == team.as_str())
+            .unwrap_or_else(|| panic!("{team} missing"));
+        close(&row["cleared_m2"], *cleared, &format!("{team} cleared m²"));
+    }
+    let productivity = stats["productivity"].as_array().unwrap();
+    assert_eq!(productivity.len(), e.team_days.len());
+    for (team, days) in &e.team_days {
+        let row = productivity.iter().find(|r| r["team"] == team.as_str()).unwrap();
+        assert_eq!(row["team_days"], *days, "{team}");
+        let cleared = e.cleared_by_team.get(team).copied().unwrap_or(0.0);
+        close(
+            &row["m2_per_team_day"],
+            cleared / *days as f64,
+            &format!("{team} m² per team-day"),
+        );
+    }
+
+    // One team over the last two weeks.
+    let team = e.cleared_by_team.keys().next().unwrap().clone();
+    let (from, to) = (today - chrono::Days::new(14), today);
+    let url = format!("{endpoint}?from={from}&to={to}&team={}", team.replace(' ', "%20"));
+    let (status, stats) = get(&url, hq);
+    assert_eq!(status, 200, "{stats}");
+    let e = expected(&records, Some(from), Some(to), Some(&team));
+    close(
+        &stats["land_release"]["cleared_m2"],
+        e.cleared_m2,
+        "the team's cleared m² in the period",
+    );
+    assert_eq!(
+        stats["headline"]["ap_mines"],
+        e.items.get("ap_mine").copied().unwrap_or(0)
+    );
+    assert_eq!(
+        stats["land_release_by_team"].as_array().unwrap().len(),
+        1,
+        "only that team"
+    );
+
+    // Only hq and admin devices read HQ's data; a bad filter is named.
+    let (status, body) = get(&endpoint, enrolment.token(Author::Team(0)));
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("hq or admin"), "{body}");
+    let (status, _) = get(&endpoint, None);
+    assert_eq!(status, 401);
+    let (status, body) = get(&format!("{endpoint}?from=last-week"), hq);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("from"), "{body}");
+}
