@@ -36,6 +36,7 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .route("/health", get(crate::sync::health::<S>))
         .route(protocol::SYNC_PATH, post(crate::sync::sync::<S>))
         .route("/v1/hq/statistics", get(crate::hq::statistics::<S>))
+        .route("/v1/hq/totals", get(crate::hq::totals::<S>))
         .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))
         .with_state(app)
 }

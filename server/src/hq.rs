@@ -1,10 +1,10 @@
-//! HQ's HTTP API: what an hq or admin device may read of the merged national dataset. Every endpoint
+//! HQ's HTTP API: what an hq or admin device may read of the merged national dataset (statistics, totals). Every endpoint
 //! authenticates the device token and refuses other roles with 403, naming the role it needs.
 
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::statistics::Filter;
-use crate::storage::{Device, Storage};
+use crate::storage::{Device, Storage, StorageError};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -20,23 +20,45 @@ pub async fn statistics<S: Storage>(
     headers: HeaderMap,
     filter: Result<Query<Filter>, QueryRejection>,
 ) -> Response {
-    if let Err(refusal) = hq_device(&app, &headers).await {
-        return refusal;
+    match prepare(&app, &headers, filter).await {
+        Ok(filter) => json(app.storage.statistics(&filter).await),
+        Err(refusal) => refusal,
     }
-    let Query(filter) = match filter {
-        Ok(filter) => filter,
+}
+
+/// `GET /v1/hq/totals` with the same filter: the dashboard's headline and land released, without breakdowns.
+pub async fn totals<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    filter: Result<Query<Filter>, QueryRejection>,
+) -> Response {
+    match prepare(&app, &headers, filter).await {
+        Ok(filter) => json(app.storage.totals(&filter).await),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Checks the device may read HQ's data and the filter parses; otherwise the response refusing the request.
+async fn prepare<S: Storage>(
+    app: &App<S>,
+    headers: &HeaderMap,
+    filter: Result<Query<Filter>, QueryRejection>,
+) -> Result<Filter, Response> {
+    hq_device(app, headers).await?;
+    filter.map(|Query(filter)| filter).map_err(|e| {
+        let message = format!(
+            "{}: use from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=",
+            e.body_text()
+        );
+        error(StatusCode::BAD_REQUEST, "bad_request", message)
+    })
+}
+
+fn json<T: serde::Serialize>(result: Result<T, StorageError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
         Err(e) => {
-            let message = format!(
-                "{}: use from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=",
-                e.body_text()
-            );
-            return error(StatusCode::BAD_REQUEST, "bad_request", message);
-        }
-    };
-    match app.storage.statistics(&filter).await {
-        Ok(stats) => Json(stats).into_response(),
-        Err(e) => {
-            tracing::error!("statistics: {e}");
+            tracing::error!("hq: {e}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

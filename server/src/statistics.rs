@@ -150,6 +150,26 @@ impl Statistics {
     }
 }
 
+/// The dashboard's totals: the headline and land released, without the breakdowns (fast on a million records).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub filter: Filter,
+    pub headline: Headline,
+    pub land_release: LandRelease,
+    pub finds_by_category: Vec<FindCount>,
+}
+
+impl Totals {
+    pub fn of(stats: Statistics) -> Totals {
+        Totals {
+            filter: stats.filter,
+            headline: stats.headline,
+            land_release: stats.land_release,
+            finds_by_category: stats.finds_by_category,
+        }
+    }
+}
+
 /// The team a record counts under when neither its daily report nor its task names exactly one team.
 pub const UNASSIGNED: &str = "(unassigned)";
 

@@ -171,6 +171,29 @@ fn statistics_equal_an_independent_computation_from_the_records() {
         );
     }
 
+    // The dashboard's totals are the same figures, computed the short way.
+    let (status, totals) = get(&format!("{}/v1/hq/totals", server.url()), hq);
+    assert_eq!(status, 200, "{totals}");
+    assert_eq!(totals["headline"]["ap_mines"], stats["headline"]["ap_mines"]);
+    assert_eq!(totals["headline"]["uxo"], stats["headline"]["uxo"]);
+    assert_eq!(totals["finds_by_category"], stats["finds_by_category"]);
+    for field in [
+        "cleared_m2",
+        "reduced_with_technical_asset_m2",
+        "cancelled_m2",
+        "released_ha",
+    ] {
+        close(
+            &totals["land_release"][field],
+            stats["land_release"][field].as_f64().unwrap(),
+            field,
+        );
+    }
+    assert_eq!(
+        totals["land_release"]["worked_areas"],
+        stats["land_release"]["worked_areas"]
+    );
+
     // One team over the last two weeks.
     let team = e.cleared_by_team.keys().next().unwrap().clone();
     let (from, to) = (today - chrono::Days::new(14), today);

@@ -286,4 +286,10 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         filter: &crate::statistics::Filter,
     ) -> impl Future<Output = Result<crate::statistics::Statistics, StorageError>> + Send;
+    /// The dashboard's totals (headline, land released, finds by category) over `filter`: the same figures as
+    /// [`Storage::statistics`] gives, without its breakdowns.
+    fn totals(
+        &self,
+        filter: &crate::statistics::Filter,
+    ) -> impl Future<Output = Result<crate::statistics::Totals, StorageError>> + Send;
 }

@@ -522,6 +522,11 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn totals(&self, filter: &crate::statistics::Filter) -> Result<crate::statistics::Totals, StorageError> {
+        let filter = filter.clone();
+        self.read(move |tx| super::sqlite_statistics::totals(tx, &filter)).await
+    }
+
     async fn heads_in_scope(&self, visibility: &Visibility) -> Result<Vec<RecordHeads>, StorageError> {
         let teams = match visibility {
             Visibility::All => None,

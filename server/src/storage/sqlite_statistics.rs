@@ -3,7 +3,9 @@
 //! row per record; the groupings are then folded in Rust.
 
 use super::StorageError;
-use crate::statistics::{Disposals, Filter, FindCount, Keyed, LandRelease, Productivity, Statistics, UNASSIGNED};
+use crate::statistics::{
+    Disposals, Filter, FindCount, Keyed, LandRelease, Productivity, Statistics, Totals, UNASSIGNED,
+};
 use rusqlite::{Transaction, named_params};
 use std::collections::BTreeMap;
 
@@ -156,4 +158,60 @@ pub(super) fn statistics(tx: &Transaction<'_>, filter: &Filter) -> Result<Statis
         })
         .collect();
     Ok(stats.with_headline())
+}
+
+/// The filter on a record's own columns (no team or organisation: those need its daily report and task).
+const OWN_FILTER: &str = "NOT void \
+     AND (:from IS NULL OR date_of_information >= :from) AND (:to IS NULL OR date_of_information <= :to) \
+     AND (:task IS NULL OR task_id = :task) AND (:review IS NULL OR review = :review)";
+
+/// The dashboard's totals. Without a team or organisation filter no record needs its daily report or task, so
+/// each table is scanned alone instead of joined (a tenth of the time on a million records).
+pub(super) fn totals(tx: &Transaction<'_>, filter: &Filter) -> Result<Totals, StorageError> {
+    if filter.team.is_some() || filter.organisation.is_some() {
+        return Ok(Totals::of(statistics(tx, filter)?));
+    }
+    let from = filter.from.map(|d| d.to_string());
+    let to = filter.to.map(|d| d.to_string());
+    let task = filter.task.map(|t| t.to_string());
+    let params = named_params! { ":from": from, ":to": to, ":task": task, ":review": filter.review };
+    let mut land = LandRelease::default();
+    let sql = format!(
+        "SELECT outcome, technical_asset, SUM(area_m2), COUNT(*) FROM layer_worked_areas WHERE {OWN_FILTER} \
+         GROUP BY 1, 2"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params)?;
+    while let Some(row) = rows.next()? {
+        let outcome: String = row.get(0)?;
+        let area = row.get::<_, Option<f64>>(2)?.unwrap_or(0.0);
+        land.add(
+            &outcome,
+            row.get(1)?,
+            area,
+            row.get::<_, i64>(3)?.try_into().unwrap_or(0),
+        );
+    }
+    drop(rows);
+    let sql =
+        format!("SELECT category, SUM(quantity), COUNT(*) FROM layer_finds WHERE {OWN_FILTER} GROUP BY 1 ORDER BY 1");
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let finds_by_category = stmt
+        .query_map(params, |row| {
+            Ok(FindCount {
+                category: row.get(0)?,
+                model: None,
+                items: row.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                finds: row.get::<_, i64>(2)?.try_into().unwrap_or(0),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let stats = Statistics {
+        filter: filter.clone(),
+        land_release: land,
+        finds_by_category,
+        ..Statistics::default()
+    }
+    .with_headline();
+    Ok(Totals::of(stats))
 }
