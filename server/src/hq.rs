@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::auth::authenticate;
+use crate::export::{ExportRequest, Format};
 use crate::statistics::Filter;
 use crate::storage::{Device, Storage, StorageError};
 use axum::Json;
@@ -36,6 +37,110 @@ pub async fn totals<S: Storage>(
         Ok(filter) => json(app.storage.totals(&filter).await),
         Err(refusal) => refusal,
     }
+}
+
+/// The query of `GET /v1/hq/export`: the format, the layer (required for GeoJSON and CSV, which hold one layer per
+/// file; a GeoPackage holds all of them unless one is named) and the statistics' filter.
+#[derive(Debug, serde::Deserialize)]
+pub struct ExportQuery {
+    pub format: Format,
+    pub layer: Option<String>,
+    #[serde(flatten)]
+    pub filter: Filter,
+}
+
+/// `GET /v1/hq/export?format=gpkg|geojson|csv&layer=finds&from=…`: the layers as a file, streamed. The export is
+/// written to a temporary file first (a GeoPackage is an SQLite database, not a stream), which is unlinked as soon
+/// as it is open, so nothing is left behind whatever happens to the download.
+pub async fn export<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Response {
+    if let Err(refusal) = hq_device(&app, &headers).await {
+        return refusal;
+    }
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(e) => {
+            let message = format!(
+                "{}: use format=gpkg|geojson|csv, layer=<{}>, and the filter from=, to=, organisation=, team=, task=, review=",
+                e.body_text(),
+                layers::layers()
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            );
+            return error(StatusCode::BAD_REQUEST, "bad_request", message);
+        }
+    };
+    let record_types = match (&query.layer, query.format) {
+        (Some(name), _) => match domain::RecordType::ALL
+            .into_iter()
+            .find(|t| &layers::layer(*t).name == name)
+        {
+            Some(t) => vec![t],
+            None => {
+                let message = format!(
+                    "there is no layer {name:?}; the layers are {}",
+                    layers::layers()
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return error(StatusCode::BAD_REQUEST, "bad_request", message);
+            }
+        },
+        (None, Format::Gpkg) => domain::RecordType::ALL.to_vec(),
+        (None, format) => {
+            let message = format!("a {} export holds one layer: name it with layer=", format.extension());
+            return error(StatusCode::BAD_REQUEST, "bad_request", message);
+        }
+    };
+    let name = match &query.layer {
+        Some(layer) => format!("fieldsync-{layer}.{}", query.format.extension()),
+        None => format!("fieldsync.{}", query.format.extension()),
+    };
+    let path = std::env::temp_dir().join(format!(
+        "fieldsync-export-{}.{}",
+        uuid::Uuid::now_v7(),
+        query.format.extension()
+    ));
+    let request = ExportRequest {
+        filter: query.filter,
+        format: query.format,
+        record_types,
+        path: path.clone(),
+    };
+    if let Err(e) = app.storage.export(request, |_, _| {}).await {
+        let _ = std::fs::remove_file(&path);
+        return json::<()>(Err(e));
+    }
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the export file vanished: {e}"),
+            );
+        }
+    };
+    let _ = tokio::fs::remove_file(&path).await;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, query.format.media_type().to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Checks the device may read HQ's data and the filter parses; otherwise the response refusing the request.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod documents;
 pub mod enrollment;
+pub mod export;
 pub mod hq;
 pub mod ingress;
 pub mod recovery;

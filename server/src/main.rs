@@ -49,6 +49,30 @@ enum Command {
     /// Review changes the server refused.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Export GIS layers (the same as GET /v1/hq/export), with progress on stderr.
+    Export {
+        #[arg(long, value_enum)]
+        format: server::export::Format,
+        /// The file to write (for GeoJSON or CSV of several layers, a directory of one file per layer).
+        #[arg(long)]
+        out: PathBuf,
+        /// A layer to export (hazard_areas, tasks, daily_reports, worked_areas, finds, ...); repeat for several.
+        /// Default: every layer.
+        #[arg(long = "layer")]
+        layers: Vec<String>,
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        organisation: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        task: Option<uuid::Uuid>,
+        #[arg(long)]
+        review: Option<String>,
+    },
     /// HQ's statistics: land released, finds, disposals and team productivity (the same as GET /v1/hq/statistics).
     Stats {
         /// First day counted (date of information, YYYY-MM-DD).
@@ -116,6 +140,27 @@ async fn main() -> Result<()> {
         Command::Demo { scale, seed } => demo(storage, &settings, scale, seed).await,
         Command::Device(command) => device(storage, command).await,
         Command::Quarantine(QuarantineCommand::List) => quarantine(storage).await,
+        Command::Export {
+            format,
+            out,
+            layers: names,
+            from,
+            to,
+            organisation,
+            team,
+            task,
+            review,
+        } => {
+            let filter = server::statistics::Filter {
+                from,
+                to,
+                organisation,
+                team,
+                task,
+                review,
+            };
+            export(storage, format, out, &names, filter).await
+        }
         Command::Stats {
             from,
             to,
@@ -252,6 +297,50 @@ async fn quarantine(storage: SqliteStorage) -> Result<()> {
         }
     }
     println!("{} quarantined change(s)", items.len());
+    Ok(())
+}
+
+/// `export`: the layers to a file, a progress line per 10,000 features.
+async fn export(
+    storage: SqliteStorage,
+    format: server::export::Format,
+    out: PathBuf,
+    names: &[String],
+    filter: server::statistics::Filter,
+) -> Result<()> {
+    let record_types = if names.is_empty() {
+        domain::RecordType::ALL.to_vec()
+    } else {
+        names
+            .iter()
+            .map(|name| {
+                domain::RecordType::ALL
+                    .into_iter()
+                    .find(|t| &layers::layer(*t).name == name)
+                    .with_context(|| {
+                        let all: Vec<&str> = layers::layers().iter().map(|l| l.name.as_str()).collect();
+                        format!("there is no layer {name:?}; the layers are {}", all.join(", "))
+                    })
+            })
+            .collect::<Result<_>>()?
+    };
+    let request = server::export::ExportRequest {
+        filter,
+        format,
+        record_types,
+        path: out.clone(),
+    };
+    let started = std::time::Instant::now();
+    let summary = storage
+        .export(request, |layer, count| eprintln!("{layer}: {count} features"))
+        .await?;
+    let total: u64 = summary.layers.iter().map(|(_, n)| n).sum();
+    println!(
+        "wrote {total} features in {} layer(s) to {} in {:.1} s",
+        summary.layers.len(),
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

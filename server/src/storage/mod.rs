@@ -6,6 +6,7 @@
 //! Sequence numbers are allocated one writer at a time, so a cursor never skips a row that commits later.
 
 mod sqlite;
+mod sqlite_export;
 mod sqlite_layers;
 mod sqlite_statistics;
 
@@ -286,6 +287,13 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         filter: &crate::statistics::Filter,
     ) -> impl Future<Output = Result<crate::statistics::Statistics, StorageError>> + Send;
+    /// Writes an export (crate::export), calling `progress(layer, features written)` now and then. Runs beside
+    /// sync: a long export does not hold pushes up.
+    fn export(
+        &self,
+        request: crate::export::ExportRequest,
+        progress: impl FnMut(&str, u64) + Send + 'static,
+    ) -> impl Future<Output = Result<crate::export::ExportSummary, StorageError>> + Send;
     /// The dashboard's totals (headline, land released, finds by category) over `filter`: the same figures as
     /// [`Storage::statistics`] gives, without its breakdowns.
     fn totals(

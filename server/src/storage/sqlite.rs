@@ -522,6 +522,17 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn export(
+        &self,
+        request: crate::export::ExportRequest,
+        mut progress: impl FnMut(&str, u64) + Send + 'static,
+    ) -> Result<crate::export::ExportSummary, StorageError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || super::sqlite_export::export(&path, &request, &mut progress))
+            .await
+            .map_err(|e| StorageError::Database(format!("the export task failed: {e}")))?
+    }
+
     async fn totals(&self, filter: &crate::statistics::Filter) -> Result<crate::statistics::Totals, StorageError> {
         let filter = filter.clone();
         self.read(move |tx| super::sqlite_statistics::totals(tx, &filter)).await

@@ -1,0 +1,173 @@
+//! Exports on SQLite: each layer's records are selected with the filter on HQ's materialized tables and streamed,
+//! in record id order, from their stored JSON into the layer writers. Runs on a connection of its own, so a long
+//! export never holds up sync.
+
+use super::StorageError;
+use crate::export::{ExportRequest, ExportSummary, Format};
+use crate::statistics::UNASSIGNED;
+use domain::{Record, RecordType};
+use layers::{CsvWriter, GeoJsonWriter, GeoPackageWriter, LayerError};
+use rusqlite::{Connection, OpenFlags, named_params};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+/// A task's teams (`;`-joined in `teams`) include `:team`.
+const TASK_HAS_TEAM: &str = "instr(';' || t.teams || ';', ';' || :team || ';') > 0";
+
+/// The query selecting a layer's records, with the filter of crate::statistics (void records included: the
+/// layers carry `void`, and an analyst sees what was withdrawn).
+fn select_sql(record_type: RecordType) -> String {
+    let layer = layers::layer(record_type);
+    let table = super::sqlite_layers::table(record_type);
+    let has = |column: &str| layer.column_index(column).is_some();
+    let (joins, team, task, organisation) = if record_type == RecordType::Task {
+        (
+            "LEFT JOIN layer_tasks AS t ON t.record_id = x.record_id".to_string(),
+            TASK_HAS_TEAM.to_string(),
+            "x.record_id = :task".to_string(),
+            "t.organisation = :organisation".to_string(),
+        )
+    } else if has("task_id") {
+        let team_of_task =
+            format!("COALESCE(CASE WHEN t.teams <> '' AND instr(t.teams, ';') = 0 THEN t.teams END, '{UNASSIGNED}')");
+        let (daily_join, team) = if has("team") {
+            (String::new(), format!("COALESCE(x.team, '{UNASSIGNED}') = :team"))
+        } else if has("daily_report_id") {
+            (
+                "LEFT JOIN layer_daily_reports AS d ON d.record_id = x.daily_report_id".to_string(),
+                format!("COALESCE(d.team, {team_of_task}) = :team"),
+            )
+        } else {
+            (String::new(), format!("{team_of_task} = :team"))
+        };
+        (
+            format!("{daily_join} LEFT JOIN layer_tasks AS t ON t.record_id = x.task_id"),
+            team,
+            "x.task_id = :task".to_string(),
+            "t.organisation = :organisation".to_string(),
+        )
+    } else {
+        // A hazard area belongs to no team: it is selected by the tasks covering it.
+        let covered = |condition: &str| {
+            format!(
+                "EXISTS (SELECT 1 FROM task_hazards AS h JOIN layer_tasks AS t ON t.record_id = h.task_id \
+                 WHERE h.hazard_id = x.record_id AND {condition})"
+            )
+        };
+        (
+            String::new(),
+            covered(TASK_HAS_TEAM),
+            covered("t.record_id = :task"),
+            covered("t.organisation = :organisation"),
+        )
+    };
+    format!(
+        "SELECT r.record_id, r.body FROM {table} AS x JOIN records AS r ON r.record_id = x.record_id {joins} \
+         WHERE (:from IS NULL OR x.date_of_information >= :from) AND (:to IS NULL OR x.date_of_information <= :to) \
+         AND (:review IS NULL OR x.review = :review) AND (:task IS NULL OR {task}) \
+         AND (:organisation IS NULL OR {organisation}) AND (:team IS NULL OR {team}) \
+         ORDER BY x.record_id"
+    )
+}
+
+/// One of the three writers, for the layer being written.
+enum Writer {
+    GeoPackage(GeoPackageWriter),
+    GeoJson(GeoJsonWriter<BufWriter<File>>),
+    Csv(CsvWriter<BufWriter<File>>),
+    None,
+}
+
+pub(super) fn export(
+    db: &Path,
+    request: &ExportRequest,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<ExportSummary, StorageError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let from = request.filter.from.map(|d| d.to_string());
+    let to = request.filter.to.map(|d| d.to_string());
+    let task = request.filter.task.map(|t| t.to_string());
+    let failed = |e: LayerError| StorageError::Database(format!("export: {e}"));
+    let file = |path: &PathBuf| {
+        File::create(path)
+            .map(BufWriter::new)
+            .map_err(|e| StorageError::Database(format!("cannot write {}: {e}", path.display())))
+    };
+    let many = request.record_types.len() > 1;
+    if many && request.format != Format::Gpkg {
+        std::fs::create_dir_all(&request.path)
+            .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", request.path.display())))?;
+    }
+    let mut gpkg = match request.format {
+        Format::Gpkg => Some(GeoPackageWriter::create(&request.path).map_err(failed)?),
+        _ => None,
+    };
+    let mut summary = ExportSummary::default();
+    for &record_type in &request.record_types {
+        let layer = layers::layer(record_type);
+        let path = if many {
+            request
+                .path
+                .join(format!("{}.{}", layer.name, request.format.extension()))
+        } else {
+            request.path.clone()
+        };
+        let mut writer = match (request.format, gpkg.take()) {
+            (Format::Gpkg, Some(mut g)) => {
+                g.begin_layer(layer).map_err(failed)?;
+                Writer::GeoPackage(g)
+            }
+            (Format::Geojson, _) => Writer::GeoJson(GeoJsonWriter::new(file(&path)?, layer).map_err(failed)?),
+            (Format::Csv, _) => Writer::Csv(CsvWriter::new(file(&path)?, layer).map_err(failed)?),
+            (Format::Gpkg, None) => Writer::None,
+        };
+        let mut stmt = conn.prepare(&select_sql(record_type))?;
+        let mut rows = stmt.query(named_params! {
+            ":from": from, ":to": to, ":review": request.filter.review, ":task": task,
+            ":organisation": request.filter.organisation, ":team": request.filter.team,
+        })?;
+        let mut count = 0u64;
+        while let Some(row) = rows.next()? {
+            let (id, body): (String, String) = (row.get(0)?, row.get(1)?);
+            let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("record {id}: {e}"));
+            let id = uuid::Uuid::parse_str(&id).map_err(|e| damaged(&e))?;
+            let body = serde_json::from_str(&body).map_err(|e| damaged(&e))?;
+            let record = Record::from_json(body, id).map_err(|e| damaged(&e))?;
+            let feature = layers::feature(&record);
+            match &mut writer {
+                Writer::GeoPackage(g) => g.write(&feature),
+                Writer::GeoJson(g) => g.write(&feature),
+                Writer::Csv(c) => c.write(&feature),
+                Writer::None => Ok(()),
+            }
+            .map_err(failed)?;
+            count += 1;
+            if count.is_multiple_of(10_000) {
+                progress(&layer.name, count);
+            }
+        }
+        progress(&layer.name, count);
+        match writer {
+            Writer::GeoPackage(mut g) => {
+                g.finish_layer().map_err(failed)?;
+                gpkg = Some(g);
+            }
+            Writer::GeoJson(g) => flush(g.finish().map_err(failed)?)?,
+            Writer::Csv(c) => flush(c.finish().map_err(failed)?)?,
+            Writer::None => {}
+        }
+        summary.layers.push((layer.name.clone(), count));
+    }
+    if let Some(g) = gpkg {
+        g.finish().map_err(failed)?;
+    }
+    Ok(summary)
+}
+
+fn flush(mut out: BufWriter<File>) -> Result<(), StorageError> {
+    use std::io::Write;
+    out.flush()
+        .and_then(|()| out.get_ref().sync_all())
+        .map_err(|e| StorageError::Database(format!("export: cannot finish the file: {e}")))
+}
