@@ -38,6 +38,7 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .route("/v1/hq/statistics", get(crate::hq::statistics::<S>))
         .route("/v1/hq/totals", get(crate::hq::totals::<S>))
         .route("/v1/hq/export", get(crate::hq::export::<S>))
+        .route("/v1/hq/quality", get(crate::hq::quality::<S>))
         .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))
         .with_state(app)
 }

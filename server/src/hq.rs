@@ -143,6 +143,35 @@ pub async fn export<S: Storage>(
         .into_response()
 }
 
+/// The query of `GET /v1/hq/quality`: one task, or every task.
+#[derive(Debug, serde::Deserialize)]
+pub struct QualityQuery {
+    pub task: Option<uuid::Uuid>,
+}
+
+/// `GET /v1/hq/quality?task=`: the data-quality report (crate::quality), as of today in the programme's time zone.
+pub async fn quality<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    query: Result<Query<QualityQuery>, QueryRejection>,
+) -> Response {
+    if let Err(refusal) = hq_device(&app, &headers).await {
+        return refusal;
+    }
+    let task = match query {
+        Ok(Query(query)) => query.task,
+        Err(e) => {
+            let message = format!(
+                "{}: use task=<a task's record id>, or nothing for every task",
+                e.body_text()
+            );
+            return error(StatusCode::BAD_REQUEST, "bad_request", message);
+        }
+    };
+    let today = chrono::Utc::now().with_timezone(&app.programme.utc_offset).date_naive();
+    json(crate::quality_report::report(&app.storage, &app.programme, task, today).await)
+}
+
 /// Checks the device may read HQ's data and the filter parses; otherwise the response refusing the request.
 async fn prepare<S: Storage>(
     app: &App<S>,

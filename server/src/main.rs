@@ -73,6 +73,16 @@ enum Command {
         #[arg(long)]
         review: Option<String>,
     },
+    /// HQ's data-quality report: invalid polygons, overlapping worked areas, finds outside their worked area,
+    /// duplicate find candidates, records carrying warnings, records stuck in review.
+    Quality {
+        /// One task's record id (default: every task).
+        #[arg(long)]
+        task: Option<uuid::Uuid>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// HQ's statistics: land released, finds, disposals and team productivity (the same as GET /v1/hq/statistics).
     Stats {
         /// First day counted (date of information, YYYY-MM-DD).
@@ -161,6 +171,7 @@ async fn main() -> Result<()> {
             };
             export(storage, format, out, &names, filter).await
         }
+        Command::Quality { task, json } => quality(storage, task, json).await,
         Command::Stats {
             from,
             to,
@@ -341,6 +352,29 @@ async fn export(
         out.display(),
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `quality`: one line per finding, or JSON.
+async fn quality(storage: SqliteStorage, task: Option<uuid::Uuid>, json: bool) -> Result<()> {
+    let programme = domain::Programme::default();
+    let today = chrono::Utc::now().with_timezone(&programme.utc_offset).date_naive();
+    let report = server::quality_report::report(&storage, &programme, task, today).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for f in &report.findings {
+        let kind = serde_json::to_value(f.kind)?;
+        println!(
+            "{:<26} {} {:<14} {}",
+            kind.as_str().unwrap_or_default(),
+            f.record_type,
+            f.label,
+            f.detail
+        );
+    }
+    println!("{} finding(s)", report.findings.len());
     Ok(())
 }
 

@@ -233,6 +233,8 @@ pub trait Storage: Send + Sync + 'static {
     fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<RecordRow>, StorageError>> + Send;
     /// Every record whose task is `task_id` (the task's own row included).
     fn records_of_task(&self, task_id: Uuid) -> impl Future<Output = Result<Vec<RecordRow>, StorageError>> + Send;
+    /// The ids of every record of one type, in id order (HQ's reports walk the tasks this way).
+    fn record_ids(&self, record_type: RecordType) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// The tasks whose `hazard_areas` include this hazard area.
     fn tasks_covering(&self, hazard_area: Uuid) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// Every change the log holds for a record, in log order.

@@ -359,6 +359,16 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn record_ids(&self, record_type: RecordType) -> Result<Vec<Uuid>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT record_id FROM records WHERE record_type = ?1 ORDER BY record_id")?;
+            let ids = stmt.query_map([record_type.as_str()], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_uuid(&id?, "record id")).collect()
+        })
+        .await
+    }
+
     async fn tasks_covering(&self, hazard_area: Uuid) -> Result<Vec<Uuid>, StorageError> {
         self.read(move |tx| {
             let mut stmt =

@@ -1,0 +1,92 @@
+//! HQ's data-quality report over real syncs: a tablet records an overlapping worked area, a duplicate find and a
+//! find outside its worked area (warnings on the tablet, accepted by the server, which checks no siblings), and
+//! `GET /v1/hq/quality` names each, with the other record of each pair.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use tests::*;
+use uuid::Uuid;
+
+fn get(url: &str, token: &str) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn the_quality_report_names_overlaps_duplicates_and_finds_outside_their_worked_area() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut tablet = store(&dir.path().join("tablet.db"), "tablet", "A. Aliyev");
+    let (_, token) = server.enrol("tablet", &["Team 3"], DeviceRole::TeamLeader);
+    enrolled(&mut tablet, &server, &token);
+    let (task, box_b3, find) = day_of_work(&mut tablet);
+
+    // Box B4 overlaps B3 by half; F-0002 is F-0001 again, 30 cm away; F-0003 lies 200 m outside B3.
+    let box_b4 = Uuid::now_v7();
+    let mut b4 = worked_area(box_b4, task, "T-031/B4");
+    b4["shape"]["coordinates"] = square(47.50025, 40.5, 0.0005);
+    create(&mut tablet, b4);
+    let duplicate = create(&mut tablet, tests::find(Uuid::now_v7(), task, Some(box_b3), "F-0002"));
+    let mut far = tests::find(Uuid::now_v7(), task, Some(box_b3), "F-0003");
+    far["location"]["lon"] = json!(47.5025);
+    far["model"] = json!("TM-62M");
+    far["category"] = json!("at_mine");
+    let outside = create(&mut tablet, far);
+    let report = tablet.sync(|_| {}).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+
+    let (_, hq_token) = server.enrol("hq", &[], DeviceRole::Hq);
+    let (status, body) = get(&format!("{}/v1/hq/quality", server.url()), &hq_token);
+    assert_eq!(status, 200, "{body}");
+    let findings = body["findings"].as_array().unwrap();
+    let of_kind = |kind: &str| -> Vec<&Value> { findings.iter().filter(|f| f["kind"] == kind).collect() };
+    let pair = |f: &Value| {
+        let mut ids = [
+            f["record_id"].as_str().unwrap().to_string(),
+            f["other_record_id"].as_str().unwrap().to_string(),
+        ];
+        ids.sort();
+        ids
+    };
+    let sorted = |a: Uuid, b: Uuid| {
+        let mut ids = [a.to_string(), b.to_string()];
+        ids.sort();
+        ids
+    };
+
+    let overlaps = of_kind("overlapping_worked_areas");
+    assert_eq!(overlaps.len(), 1, "one overlap, reported once: {findings:?}");
+    assert_eq!(pair(overlaps[0]), sorted(box_b3, box_b4));
+    let duplicates = of_kind("duplicate_find_candidate");
+    assert_eq!(duplicates.len(), 1, "{findings:?}");
+    assert_eq!(pair(duplicates[0]), sorted(find, duplicate));
+    let outside_findings = of_kind("find_outside_worked_area");
+    assert_eq!(outside_findings.len(), 1, "{findings:?}");
+    assert_eq!(outside_findings[0]["record_id"], outside.to_string());
+    assert!(of_kind("invalid_polygon").is_empty());
+    // The server stored the outside-the-box warning at ingress (the worked area is a linked record).
+    assert!(
+        of_kind("carries_warnings")
+            .iter()
+            .any(|f| f["record_id"] == outside.to_string())
+    );
+
+    // One task's report, and only hq or admin tokens.
+    let (status, one) = get(&format!("{}/v1/hq/quality?task={task}", server.url()), &hq_token);
+    assert_eq!(status, 200);
+    assert_eq!(one["findings"].as_array().unwrap().len(), findings.len());
+    let (status, _) = get(&format!("{}/v1/hq/quality", server.url()), &token);
+    assert_eq!(status, 403);
+}
