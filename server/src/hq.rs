@@ -143,6 +143,52 @@ pub async fn export<S: Storage>(
         .into_response()
 }
 
+/// `GET /v1/hq/records/{id}`: one record as the server holds it, its stored warnings and its history (every change,
+/// who made it on which device, and what it changed), read from its document.
+pub async fn record<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(refusal) = hq_device(&app, &headers).await {
+        return refusal;
+    }
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{id:?} is not a record id (a UUID)"),
+        );
+    };
+    let row = match app.storage.record(id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("the server holds no record {id}"),
+            );
+        }
+        Err(e) => return json::<()>(Err(e)),
+    };
+    let history = match app.storage.document(id).await {
+        Ok(stored) => crate::documents::Loaded::from_stored(id, stored).and_then(|loaded| {
+            domain::document::history(&loaded.doc)
+                .map_err(|e| StorageError::Damaged(format!("the history of record {id}: {e}")))
+        }),
+        Err(e) => Err(e),
+    };
+    json(history.map(|history| {
+        serde_json::json!({
+            "record_id": id,
+            "record_type": row.record_type,
+            "record": row.body,
+            "warnings": row.warnings,
+            "history": history,
+        })
+    }))
+}
+
 /// The query of `GET /v1/hq/quality`: one task, or every task.
 #[derive(Debug, serde::Deserialize)]
 pub struct QualityQuery {

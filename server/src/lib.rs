@@ -7,12 +7,15 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod documents;
 pub mod enrollment;
 pub mod export;
 pub mod hq;
 pub mod ingress;
+pub mod quality;
+pub mod quality_report;
 pub mod recovery;
 pub mod scope;
 pub mod staging;

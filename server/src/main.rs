@@ -530,7 +530,7 @@ async fn fill_demo(storage: &SqliteStorage, address: SocketAddr, data_dir: &std:
     let path = demo::write_hq_token(data_dir, enrolment.hq_token())
         .with_context(|| format!("cannot write the HQ token into {}", data_dir.display()))?;
     Ok(format!(
-        "pushed {} records ({} changes); sign in as HQ with the token in {}",
+        "pushed {} records ({} changes); open the dashboard at http://{target}/ and sign in with the token in {}",
         report.records,
         report.changes,
         path.display()

@@ -1,0 +1,157 @@
+//! HQ's web dashboard in a real browser (Debian's headless Chromium) against a real server holding the demo
+//! programme pushed through the sync protocol: each view loads and shows what the HQ API says, and screenshots are
+//! kept as test artifacts (target/tmp/dashboard-*.png).
+#![allow(clippy::unwrap_used)]
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use server::demo::{self, Scale, Scenario};
+use std::path::Path;
+use std::process::Command;
+use tests::TestServer;
+
+fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let output = Command::new(&binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--virtual-time-budget=20000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {binary} ({e}): install Debian's chromium package"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn get(url: &str, token: &str) -> Value {
+    let agent = ureq::Agent::config_builder().build().new_agent();
+    let mut response = agent
+        .get(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// The text of the element with this id in a dumped DOM.
+fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no #{id} in the page"))
+        + id.len()
+        + 6;
+    &dom[start..start + dom[start..].find('<').unwrap()]
+}
+
+#[test]
+fn the_dashboard_shows_the_seeded_numbers_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let dataset = demo::generate(&Scenario::new(
+        Scale::Small,
+        7,
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+    ));
+    let enrolment = server.storage(|s| {
+        let dataset = &dataset;
+        async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
+    });
+    demo::push(&server.url(), &enrolment, &demo::plan(&dataset).unwrap(), |_| {}).unwrap();
+    let hq = enrolment.hq_token();
+    let page = |view: &str| format!("{}/#token={hq}&then={view}", server.url());
+    let profile = dir.path().join("profile");
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR"));
+
+    // Overview: the headline in ANAMA's form, as the API computes it.
+    let totals = get(&format!("{}/v1/hq/totals", server.url()), hq);
+    let dom = chromium(&profile, &["--dump-dom"], &page("overview"));
+    assert!(
+        dom.contains("data-loaded=\"overview\""),
+        "the overview did not load:\n{dom}"
+    );
+    let headline = &totals["headline"];
+    assert_eq!(
+        text_of(&dom, "hectares-cleared"),
+        format!("{:.2}", headline["hectares_cleared"].as_f64().unwrap())
+    );
+    assert!(
+        headline["hectares_cleared"].as_f64().unwrap() > 1.0,
+        "the demo cleared land"
+    );
+    for (id, field) in [("ap-mines", "ap_mines"), ("at-mines", "at_mines"), ("uxo", "uxo")] {
+        assert_eq!(text_of(&dom, id), headline[field].to_string(), "{id}");
+    }
+
+    // Map: every hazard area, worked area and find drawn from the data.
+    let dom = chromium(&profile, &["--dump-dom"], &page("map"));
+    assert!(dom.contains("data-loaded=\"map\""), "the map did not load");
+    let counts = |kind: &str| dom.matches(&format!("class=\"{kind}\"")).count();
+    let generated = |t: domain::RecordType| {
+        dataset
+            .records_by_team()
+            .values()
+            .flatten()
+            .filter(|r| r.record_type() == t)
+            .count()
+    };
+    assert_eq!(counts("find"), generated(domain::RecordType::Find));
+    assert!(
+        counts("worked") >= generated(domain::RecordType::WorkedArea),
+        "a worked area is one path or more"
+    );
+    assert!(counts("hazard") >= generated(domain::RecordType::HazardArea));
+
+    // Data quality and a task's page.
+    let quality = get(&format!("{}/v1/hq/quality", server.url()), hq);
+    let dom = chromium(&profile, &["--dump-dom"], &page("quality"));
+    let findings = quality["findings"].as_array().unwrap().len();
+    assert!(
+        dom.contains(&format!("Data quality: {findings} finding(s)")),
+        "quality page"
+    );
+    let task = dataset
+        .records_by_team()
+        .into_values()
+        .flatten()
+        .find(|r| r.record_type() == domain::RecordType::Task)
+        .unwrap();
+    let dom = chromium(&profile, &["--dump-dom"], &page(&format!("task/{}", task.id())));
+    assert!(
+        dom.contains(&format!("Task {}", task.meta.label)),
+        "the task page names its task"
+    );
+
+    // A record's page: what the server holds and its history, one row per change.
+    let edited = dataset.histories().find(|h| h.versions.len() > 2).unwrap();
+    let id = edited.record().id();
+    let record = get(&format!("{}/v1/hq/records/{id}", server.url()), hq);
+    assert_eq!(record["history"].as_array().unwrap().len(), edited.versions.len());
+    let dom = chromium(&profile, &["--dump-dom"], &page(&format!("record/{id}")));
+    assert!(
+        dom.contains(&format!("History ({} changes)", edited.versions.len())),
+        "the record page shows its history"
+    );
+
+    // Screenshots, kept for a person to look at.
+    for view in ["overview", "map"] {
+        let png = artifacts.join(format!("dashboard-{view}.png"));
+        let _ = std::fs::remove_file(&png);
+        chromium(
+            &profile,
+            &["--window-size=1280,900", &format!("--screenshot={}", png.display())],
+            &page(view),
+        );
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "{} is a screenshot",
+            png.display()
+        );
+    }
+}
