@@ -45,6 +45,17 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .with_state(app)
 }
 
+/// The response to a request that cannot be served: a status and the JSON body every error has (protocol.md,
+/// "Errors"): a stable code and a message saying what happened and what to do.
+pub fn error_response(status: axum::http::StatusCode, code: &str, message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = protocol::ErrorBody {
+        code: code.to_string(),
+        message,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
 /// Serves until `shutdown` completes, then finishes the requests in flight. Tests bind 127.0.0.1:0.
 pub async fn run<S: Storage>(
     listener: tokio::net::TcpListener,

@@ -2,6 +2,7 @@
 //! authenticates the device token and refuses other roles with 403, naming the role it needs.
 
 use crate::app::App;
+use crate::app::error_response as error;
 use crate::auth::authenticate;
 use crate::export::{ExportRequest, Format};
 use crate::statistics::Filter;
@@ -11,7 +12,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use protocol::ErrorBody;
 use std::sync::Arc;
 
 /// `GET /v1/hq/statistics?from=&to=&organisation=&team=&task=&review=`: land released, finds, disposals and
@@ -262,15 +262,4 @@ async fn hq_device<S: Storage>(app: &App<S>, headers: &HeaderMap) -> Result<Devi
         return Err(error(StatusCode::FORBIDDEN, "forbidden", message));
     }
     Ok(device)
-}
-
-fn error(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(ErrorBody {
-            code: code.to_string(),
-            message,
-        }),
-    )
-        .into_response()
 }

@@ -60,18 +60,8 @@ enum Command {
         /// Default: every layer.
         #[arg(long = "layer")]
         layers: Vec<String>,
-        #[arg(long)]
-        from: Option<chrono::NaiveDate>,
-        #[arg(long)]
-        to: Option<chrono::NaiveDate>,
-        #[arg(long)]
-        organisation: Option<String>,
-        #[arg(long)]
-        team: Option<String>,
-        #[arg(long)]
-        task: Option<uuid::Uuid>,
-        #[arg(long)]
-        review: Option<String>,
+        #[command(flatten)]
+        filter: server::statistics::Filter,
     },
     /// HQ's data-quality report: invalid polygons, overlapping worked areas, finds outside their worked area,
     /// duplicate find candidates, records carrying warnings, records stuck in review.
@@ -85,22 +75,8 @@ enum Command {
     },
     /// HQ's statistics: land released, finds, disposals and team productivity (the same as GET /v1/hq/statistics).
     Stats {
-        /// First day counted (date of information, YYYY-MM-DD).
-        #[arg(long)]
-        from: Option<chrono::NaiveDate>,
-        /// Last day counted.
-        #[arg(long)]
-        to: Option<chrono::NaiveDate>,
-        #[arg(long)]
-        organisation: Option<String>,
-        #[arg(long)]
-        team: Option<String>,
-        /// A task's record id.
-        #[arg(long)]
-        task: Option<uuid::Uuid>,
-        /// Only records in this review status (e.g. supervisor_approved).
-        #[arg(long)]
-        review: Option<String>,
+        #[command(flatten)]
+        filter: server::statistics::Filter,
         /// Print every figure as JSON.
         #[arg(long)]
         json: bool,
@@ -154,43 +130,10 @@ async fn main() -> Result<()> {
             format,
             out,
             layers: names,
-            from,
-            to,
-            organisation,
-            team,
-            task,
-            review,
-        } => {
-            let filter = server::statistics::Filter {
-                from,
-                to,
-                organisation,
-                team,
-                task,
-                review,
-            };
-            export(storage, format, out, &names, filter).await
-        }
+            filter,
+        } => export(storage, format, out, &names, filter).await,
         Command::Quality { task, json } => quality(storage, task, json).await,
-        Command::Stats {
-            from,
-            to,
-            organisation,
-            team,
-            task,
-            review,
-            json,
-        } => {
-            let filter = server::statistics::Filter {
-                from,
-                to,
-                organisation,
-                team,
-                task,
-                review,
-            };
-            stats(storage, &filter, json).await
-        }
+        Command::Stats { filter, json } => stats(storage, &filter, json).await,
     }
 }
 

@@ -15,17 +15,25 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Which records count. Every bound is inclusive; an absent bound does not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which records count. Every bound is inclusive; an absent bound does not filter. The same fields are the HTTP
+/// query parameters and the command-line flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
 pub struct Filter {
-    /// First day (date of information) counted.
+    /// First day counted (date of information, YYYY-MM-DD).
+    #[arg(long)]
     pub from: Option<NaiveDate>,
     /// Last day counted.
+    #[arg(long)]
     pub to: Option<NaiveDate>,
+    #[arg(long)]
     pub organisation: Option<String>,
+    #[arg(long)]
     pub team: Option<String>,
+    /// A task's record id.
+    #[arg(long)]
     pub task: Option<Uuid>,
     /// Only records in this review status (draft, submitted, team_leader_checked, supervisor_approved...).
+    #[arg(long)]
     pub review: Option<String>,
 }
 

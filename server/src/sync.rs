@@ -1,6 +1,7 @@
 //! The sync endpoint: one request pushes a device's changes and pulls what is new in its scope.
 
 use crate::app::App;
+use crate::app::error_response as error;
 use crate::auth::authenticate;
 use crate::ingress::ingest_record;
 use crate::recovery::{differ, wanted};
@@ -12,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::{DocumentChanges, ErrorBody, PushedChanges, SyncRequest, SyncResponse, limits};
+use protocol::{DocumentChanges, PushedChanges, SyncRequest, SyncResponse, limits};
 use serde_bytes::ByteBuf;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -230,15 +231,4 @@ async fn check_cursor<S: Storage>(app: &App<S>, request: &SyncRequest) -> Result
         }
     }
     Ok(())
-}
-
-fn error(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(ErrorBody {
-            code: code.to_string(),
-            message,
-        }),
-    )
-        .into_response()
 }

@@ -2,7 +2,9 @@
 //! small, consistent day of work near 40.5°N 47.5°E. Panics are fine here: this is test set-up.
 #![allow(clippy::unwrap_used)]
 
+mod hq_api;
 mod test_server;
+pub use hq_api::{hq_download, hq_get};
 pub use test_server::{DeviceRole, TestServer, enrolled};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -30,13 +30,9 @@ fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
 }
 
 fn get(url: &str, token: &str) -> Value {
-    let agent = ureq::Agent::config_builder().build().new_agent();
-    let mut response = agent
-        .get(url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+    let (status, body) = tests::hq_get(url, Some(token));
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// The text of the element with this id in a dumped DOM.

@@ -12,23 +12,6 @@ use std::path::Path;
 use std::process::Command;
 use tests::TestServer;
 
-/// Downloads `url` with `token` into `path`; returns the HTTP status.
-fn download(url: &str, token: &str, path: &Path) -> u16 {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut response = agent
-        .get(url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    let mut file = std::fs::File::create(path).unwrap();
-    std::io::copy(&mut response.body_mut().as_reader(), &mut file).unwrap();
-    status
-}
-
 /// Feature count per layer, as GDAL reads the file.
 fn ogr_counts(path: &Path) -> BTreeMap<String, usize> {
     let output = Command::new("ogrinfo")
@@ -81,7 +64,7 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
 
     // Everything, as one GeoPackage: every layer, every record.
     let whole = dir.path().join("whole.gpkg");
-    assert_eq!(download(&format!("{export}?format=gpkg"), hq, &whole), 200);
+    assert_eq!(tests::hq_download(&format!("{export}?format=gpkg"), hq, &whole), 200);
     let counts = ogr_counts(&whole);
     assert_eq!(counts, expected(&records, |_| true));
     assert!(counts["worked_areas"] > 100 && counts["finds"] > 10);
@@ -96,7 +79,7 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
         .unwrap();
     let one_task = dir.path().join("task.gpkg");
     assert_eq!(
-        download(&format!("{export}?format=gpkg&task={task_id}"), hq, &one_task),
+        tests::hq_download(&format!("{export}?format=gpkg&task={task_id}"), hq, &one_task),
         200
     );
     let of_task = |r: &Record| r.task_id() == Some(task_id) || hazards.contains(&r.id());
@@ -118,7 +101,7 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
         "{export}?format=geojson&layer=finds&team={}&from={from}&to={to}",
         team.replace(' ', "%20")
     );
-    assert_eq!(download(&url, hq, &finds), 200);
+    assert_eq!(tests::hq_download(&url, hq, &finds), 200);
     let wanted = records
         .iter()
         .filter(|r| team_of_find(r).as_deref() == Some(team.as_str()))
@@ -130,13 +113,16 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
     // Only hq and admin tokens; a GeoJSON export names its layer.
     let refused = dir.path().join("refused.json");
     assert_eq!(
-        download(
+        tests::hq_download(
             &format!("{export}?format=gpkg"),
             enrolment.token(Author::Team(0)).unwrap(),
             &refused
         ),
         403
     );
-    assert_eq!(download(&format!("{export}?format=geojson"), hq, &refused), 400);
+    assert_eq!(
+        tests::hq_download(&format!("{export}?format=geojson"), hq, &refused),
+        400
+    );
     assert!(std::fs::read_to_string(&refused).unwrap().contains("layer="));
 }

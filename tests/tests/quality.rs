@@ -8,20 +8,7 @@ use tests::*;
 use uuid::Uuid;
 
 fn get(url: &str, token: &str) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut response = agent
-        .get(url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
-    )
+    hq_get(url, Some(token))
 }
 
 #[test]

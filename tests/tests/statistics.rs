@@ -82,18 +82,7 @@ fn expected(records: &[Record], from: Option<NaiveDate>, to: Option<NaiveDate>, 
 }
 
 fn get(url: &str, token: Option<&str>) -> (u16, Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut request = agent.get(url);
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let mut response = request.call().unwrap();
-    let status = response.status().as_u16();
-    let body = response.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    tests::hq_get(url, token)
 }
 
 fn close(actual: &Value, expected: f64, what: &str) {
