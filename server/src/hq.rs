@@ -21,7 +21,7 @@ pub async fn statistics<S: Storage>(
     headers: HeaderMap,
     filter: Result<Query<Filter>, QueryRejection>,
 ) -> Response {
-    match prepare(&app, &headers, filter).await {
+    match prepare(&app, &headers, filter, FILTER_USAGE).await {
         Ok(filter) => json(app.storage.statistics(&filter).await),
         Err(refusal) => refusal,
     }
@@ -33,7 +33,7 @@ pub async fn totals<S: Storage>(
     headers: HeaderMap,
     filter: Result<Query<Filter>, QueryRejection>,
 ) -> Response {
-    match prepare(&app, &headers, filter).await {
+    match prepare(&app, &headers, filter, FILTER_USAGE).await {
         Ok(filter) => json(app.storage.totals(&filter).await),
         Err(refusal) => refusal,
     }
@@ -57,23 +57,14 @@ pub async fn export<S: Storage>(
     headers: HeaderMap,
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(refusal) = hq_device(&app, &headers).await {
-        return refusal;
-    }
-    let query = match query {
-        Ok(Query(query)) => query,
-        Err(e) => {
-            let message = format!(
-                "{}: use format=gpkg|geojson|csv, layer=<{}>, and the filter from=, to=, organisation=, team=, task=, review=",
-                e.body_text(),
-                layers::layers()
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            );
-            return error(StatusCode::BAD_REQUEST, "bad_request", message);
-        }
+    let layer_names: Vec<&str> = layers::layers().iter().map(|l| l.name.as_str()).collect();
+    let usage = format!(
+        "format=gpkg|geojson|csv, layer=<{}>, and the filter {FILTER_USAGE}",
+        layer_names.join("|")
+    );
+    let query = match prepare(&app, &headers, query, &usage).await {
+        Ok(query) => query,
+        Err(refusal) => return refusal,
     };
     let record_types = match (&query.layer, query.format) {
         (Some(name), _) => match domain::RecordType::ALL
@@ -201,35 +192,35 @@ pub async fn quality<S: Storage>(
     headers: HeaderMap,
     query: Result<Query<QualityQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(refusal) = hq_device(&app, &headers).await {
-        return refusal;
-    }
-    let task = match query {
-        Ok(Query(query)) => query.task,
-        Err(e) => {
-            let message = format!(
-                "{}: use task=<a task's record id>, or nothing for every task",
-                e.body_text()
-            );
-            return error(StatusCode::BAD_REQUEST, "bad_request", message);
-        }
+    let task = match prepare(
+        &app,
+        &headers,
+        query,
+        "task=<a task's record id>, or nothing for every task",
+    )
+    .await
+    {
+        Ok(query) => query.task,
+        Err(refusal) => return refusal,
     };
     let today = chrono::Utc::now().with_timezone(&app.programme.utc_offset).date_naive();
     json(crate::quality_report::report(&app.storage, &app.programme, task, today).await)
 }
 
-/// Checks the device may read HQ's data and the filter parses; otherwise the response refusing the request.
-async fn prepare<S: Storage>(
+/// The query parameters of the statistics' filter, for messages.
+const FILTER_USAGE: &str = "from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=";
+
+/// Checks the device may read HQ's data and the query parses; otherwise the response refusing the request, which
+/// names the parameters (`usage`).
+async fn prepare<S: Storage, Q>(
     app: &App<S>,
     headers: &HeaderMap,
-    filter: Result<Query<Filter>, QueryRejection>,
-) -> Result<Filter, Response> {
+    query: Result<Query<Q>, QueryRejection>,
+    usage: &str,
+) -> Result<Q, Response> {
     hq_device(app, headers).await?;
-    filter.map(|Query(filter)| filter).map_err(|e| {
-        let message = format!(
-            "{}: use from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=",
-            e.body_text()
-        );
+    query.map(|Query(query)| query).map_err(|e| {
+        let message = format!("{}: use {usage}", e.body_text());
         error(StatusCode::BAD_REQUEST, "bad_request", message)
     })
 }
