@@ -71,39 +71,32 @@ fn select_sql(record_type: RecordType) -> String {
     )
 }
 
-/// One of the three writers, for the layer being written.
-enum Writer {
-    GeoPackage(GeoPackageWriter),
-    GeoJson(GeoJsonWriter<BufWriter<File>>),
-    Csv(CsvWriter<BufWriter<File>>),
-    None,
-}
-
 pub(super) fn export(
     db: &Path,
     request: &ExportRequest,
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<ExportSummary, StorageError> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    let from = request.filter.from.map(|d| d.to_string());
-    let to = request.filter.to.map(|d| d.to_string());
-    let task = request.filter.task.map(|t| t.to_string());
-    let failed = |e: LayerError| StorageError::Database(format!("export: {e}"));
-    let file = |path: &PathBuf| {
-        File::create(path)
-            .map(BufWriter::new)
-            .map_err(|e| StorageError::Database(format!("cannot write {}: {e}", path.display())))
-    };
+    let mut summary = ExportSummary::default();
+    if request.format == Format::Gpkg {
+        // One file, a layer per record type.
+        let mut gpkg = GeoPackageWriter::create(&request.path).map_err(failed)?;
+        for &record_type in &request.record_types {
+            let layer = layers::layer(record_type);
+            gpkg.begin_layer(layer).map_err(failed)?;
+            let count = each_feature(&conn, request, record_type, progress, |f| gpkg.write(f))?;
+            gpkg.finish_layer().map_err(failed)?;
+            summary.layers.push((layer.name.clone(), count));
+        }
+        gpkg.finish().map_err(failed)?;
+        return Ok(summary);
+    }
+    // A file per layer: `path` itself for one layer, else a directory of `<layer>.<extension>` files.
     let many = request.record_types.len() > 1;
-    if many && request.format != Format::Gpkg {
+    if many {
         std::fs::create_dir_all(&request.path)
             .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", request.path.display())))?;
     }
-    let mut gpkg = match request.format {
-        Format::Gpkg => Some(GeoPackageWriter::create(&request.path).map_err(failed)?),
-        _ => None,
-    };
-    let mut summary = ExportSummary::default();
     for &record_type in &request.record_types {
         let layer = layers::layer(record_type);
         let path = if many {
@@ -113,56 +106,64 @@ pub(super) fn export(
         } else {
             request.path.clone()
         };
-        let mut writer = match (request.format, gpkg.take()) {
-            (Format::Gpkg, Some(mut g)) => {
-                g.begin_layer(layer).map_err(failed)?;
-                Writer::GeoPackage(g)
-            }
-            (Format::Geojson, _) => Writer::GeoJson(GeoJsonWriter::new(file(&path)?, layer).map_err(failed)?),
-            (Format::Csv, _) => Writer::Csv(CsvWriter::new(file(&path)?, layer).map_err(failed)?),
-            (Format::Gpkg, None) => Writer::None,
+        let count = if request.format == Format::Csv {
+            let mut csv = CsvWriter::new(file(&path)?, layer).map_err(failed)?;
+            let count = each_feature(&conn, request, record_type, progress, |f| csv.write(f))?;
+            flush(csv.finish().map_err(failed)?)?;
+            count
+        } else {
+            let mut geojson = GeoJsonWriter::new(file(&path)?, layer).map_err(failed)?;
+            let count = each_feature(&conn, request, record_type, progress, |f| geojson.write(f))?;
+            flush(geojson.finish().map_err(failed)?)?;
+            count
         };
-        let mut stmt = conn.prepare(&select_sql(record_type))?;
-        let mut rows = stmt.query(named_params! {
-            ":from": from, ":to": to, ":review": request.filter.review, ":task": task,
-            ":organisation": request.filter.organisation, ":team": request.filter.team,
-        })?;
-        let mut count = 0u64;
-        while let Some(row) = rows.next()? {
-            let (id, body): (String, String) = (row.get(0)?, row.get(1)?);
-            let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("record {id}: {e}"));
-            let id = uuid::Uuid::parse_str(&id).map_err(|e| damaged(&e))?;
-            let body = serde_json::from_str(&body).map_err(|e| damaged(&e))?;
-            let record = Record::from_json(body, id).map_err(|e| damaged(&e))?;
-            let feature = layers::feature(&record);
-            match &mut writer {
-                Writer::GeoPackage(g) => g.write(&feature),
-                Writer::GeoJson(g) => g.write(&feature),
-                Writer::Csv(c) => c.write(&feature),
-                Writer::None => Ok(()),
-            }
-            .map_err(failed)?;
-            count += 1;
-            if count.is_multiple_of(10_000) {
-                progress(&layer.name, count);
-            }
-        }
-        progress(&layer.name, count);
-        match writer {
-            Writer::GeoPackage(mut g) => {
-                g.finish_layer().map_err(failed)?;
-                gpkg = Some(g);
-            }
-            Writer::GeoJson(g) => flush(g.finish().map_err(failed)?)?,
-            Writer::Csv(c) => flush(c.finish().map_err(failed)?)?,
-            Writer::None => {}
-        }
         summary.layers.push((layer.name.clone(), count));
     }
-    if let Some(g) = gpkg {
-        g.finish().map_err(failed)?;
-    }
     Ok(summary)
+}
+
+/// Streams the features of one layer that the request's filter selects into `write`, in record id order, calling
+/// `progress` every 10,000 features and at the end; returns how many were written.
+fn each_feature(
+    conn: &Connection,
+    request: &ExportRequest,
+    record_type: RecordType,
+    progress: &mut dyn FnMut(&str, u64),
+    mut write: impl FnMut(&layers::Feature) -> Result<(), LayerError>,
+) -> Result<u64, StorageError> {
+    let name = &layers::layer(record_type).name;
+    let filter = &request.filter;
+    let mut stmt = conn.prepare(&select_sql(record_type))?;
+    let mut rows = stmt.query(named_params! {
+        ":from": filter.from.map(|d| d.to_string()), ":to": filter.to.map(|d| d.to_string()),
+        ":review": filter.review, ":task": filter.task.map(|t| t.to_string()),
+        ":organisation": filter.organisation, ":team": filter.team,
+    })?;
+    let mut count = 0u64;
+    while let Some(row) = rows.next()? {
+        let (id, body): (String, String) = (row.get(0)?, row.get(1)?);
+        let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("record {id}: {e}"));
+        let id = uuid::Uuid::parse_str(&id).map_err(|e| damaged(&e))?;
+        let body = serde_json::from_str(&body).map_err(|e| damaged(&e))?;
+        let record = Record::from_json(body, id).map_err(|e| damaged(&e))?;
+        write(&layers::feature(&record)).map_err(failed)?;
+        count += 1;
+        if count.is_multiple_of(10_000) {
+            progress(name, count);
+        }
+    }
+    progress(name, count);
+    Ok(count)
+}
+
+fn failed(e: LayerError) -> StorageError {
+    StorageError::Database(format!("export: {e}"))
+}
+
+fn file(path: &PathBuf) -> Result<BufWriter<File>, StorageError> {
+    File::create(path)
+        .map(BufWriter::new)
+        .map_err(|e| StorageError::Database(format!("cannot write {}: {e}", path.display())))
 }
 
 fn flush(mut out: BufWriter<File>) -> Result<(), StorageError> {
