@@ -88,8 +88,8 @@ impl Store {
 impl Store {
     /// Re-validates the records whose issues depend on `record`: its siblings (overlaps, duplicates) and the
     /// records that link to it (a find whose worked area just arrived). Their documents are not loaded: the
-    /// stored rows hold everything validation reads. This keeps issues the same on every device, whatever order
-    /// records arrived in. Deeper effects (a disposed find allowing its hazard area to close) wait for `validate`.
+    /// stored rows hold everything validation reads, and the hazard areas of its task when it is what closing one
+    /// needs. This keeps issues the same on every device, whatever order records arrived in.
     pub(crate) fn refresh_neighbours(&self, record: &Record, siblings: &[Uuid]) -> Result<(), StoreError> {
         let mut ids: Vec<Uuid> = siblings.to_vec();
         let mut stmt = self
@@ -97,6 +97,21 @@ impl Store {
             .prepare_cached("SELECT DISTINCT from_id FROM links WHERE to_id = ?1")?;
         for id in stmt.query_map([record.id().to_string()], |r| r.get::<_, String>(0))? {
             ids.push(parse_id(&id?)?);
+        }
+        // A hazard area's closure reads its tasks' finds, completion reports and QA inspections: when one of
+        // them arrives after the hazard area (a snapshot brings a closed hazard area whole, before the report that
+        // allowed its closing), the hazard area is validated again.
+        let closes = matches!(
+            record.record_type(),
+            RecordType::Find | RecordType::CompletionReport | RecordType::QaInspection
+        );
+        if let (true, Some(task)) = (closes, record.task_id()) {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT to_id FROM links WHERE from_id = ?1 AND field = 'hazard_areas'")?;
+            for id in stmt.query_map([task.to_string()], |r| r.get::<_, String>(0))? {
+                ids.push(parse_id(&id?)?);
+            }
         }
         ids.sort();
         ids.dedup();
