@@ -39,6 +39,7 @@ pub fn router<S: Storage>(app: Arc<App<S>>) -> Router {
         .route("/v1/hq/totals", get(crate::hq::totals::<S>))
         .route("/v1/hq/export", get(crate::hq::export::<S>))
         .route("/v1/hq/quality", get(crate::hq::quality::<S>))
+        .route("/v1/hq/map", get(crate::hq::map::<S>))
         .route("/v1/hq/records/{id}", get(crate::hq::record::<S>))
         .merge(crate::dashboard::routes())
         .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))

@@ -39,8 +39,9 @@ pub async fn totals<S: Storage>(
     }
 }
 
-/// The query of `GET /v1/hq/export`: the format, the layer (required for GeoJSON and CSV, which hold one layer per
-/// file; a GeoPackage holds all of them unless one is named) and the statistics' filter.
+/// The query of `GET /v1/hq/export`: the format, the layers (`layer=finds`, or for a GeoPackage several:
+/// `layer=finds,worked_areas`; GeoJSON and CSV hold one layer per file, a GeoPackage all of them unless some are
+/// named) and the statistics' filter.
 #[derive(Debug, serde::Deserialize)]
 pub struct ExportQuery {
     pub format: Format,
@@ -59,39 +60,42 @@ pub async fn export<S: Storage>(
 ) -> Response {
     let layer_names: Vec<&str> = layers::layers().iter().map(|l| l.name.as_str()).collect();
     let usage = format!(
-        "format=gpkg|geojson|csv, layer=<{}>, and the filter {FILTER_USAGE}",
+        "format=gpkg|geojson|csv, layer=<{}>[,<layer>...] (several only for gpkg), and the filter {FILTER_USAGE}",
         layer_names.join("|")
     );
     let query = match prepare(&app, &headers, query, &usage).await {
         Ok(query) => query,
         Err(refusal) => return refusal,
     };
-    let record_types = match (&query.layer, query.format) {
-        (Some(name), _) => match domain::RecordType::ALL
-            .into_iter()
-            .find(|t| &layers::layer(*t).name == name)
-        {
-            Some(t) => vec![t],
-            None => {
-                let message = format!(
-                    "there is no layer {name:?}; the layers are {}",
-                    layers::layers()
-                        .iter()
-                        .map(|l| l.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                return error(StatusCode::BAD_REQUEST, "bad_request", message);
+    let record_types = match &query.layer {
+        Some(names) => {
+            let mut types = Vec::new();
+            for name in names.split(',') {
+                match domain::RecordType::ALL
+                    .into_iter()
+                    .find(|t| layers::layer(*t).name == name)
+                {
+                    Some(t) if !types.contains(&t) => types.push(t),
+                    Some(_) => {}
+                    None => {
+                        let message = format!("there is no layer {name:?}; the layers are {}", layer_names.join(", "));
+                        return error(StatusCode::BAD_REQUEST, "bad_request", message);
+                    }
+                }
             }
-        },
-        (None, Format::Gpkg) => domain::RecordType::ALL.to_vec(),
-        (None, format) => {
-            let message = format!("a {} export holds one layer: name it with layer=", format.extension());
-            return error(StatusCode::BAD_REQUEST, "bad_request", message);
+            types
         }
+        None => domain::RecordType::ALL.to_vec(),
     };
+    if query.format != Format::Gpkg && record_types.len() != 1 {
+        let message = format!(
+            "a {} export holds one layer: name one with layer= (a GeoPackage holds several: layer=finds,worked_areas)",
+            query.format.extension()
+        );
+        return error(StatusCode::BAD_REQUEST, "bad_request", message);
+    }
     let name = match &query.layer {
-        Some(layer) => format!("fieldsync-{layer}.{}", query.format.extension()),
+        Some(layer) => format!("fieldsync-{}.{}", layer.replace(',', "-"), query.format.extension()),
         None => format!("fieldsync.{}", query.format.extension()),
     };
     let path = std::env::temp_dir().join(format!(
@@ -132,6 +136,23 @@ pub async fn export<S: Storage>(
         body,
     )
         .into_response()
+}
+
+/// `GET /v1/hq/map?bbox=west,south,east,north&limit=2000`: the dashboard's map of a box (crate::map).
+pub async fn map<S: Storage>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    query: Result<Query<crate::map::MapQuery>, QueryRejection>,
+) -> Response {
+    const USAGE: &str = "bbox=<west>,<south>,<east>,<north> in degrees and limit=<features per layer>";
+    let query = match prepare(&app, &headers, query, USAGE).await {
+        Ok(query) => query,
+        Err(refusal) => return refusal,
+    };
+    match query.parse() {
+        Ok((bbox, limit)) => json(app.storage.map(bbox, limit).await),
+        Err(message) => error(StatusCode::BAD_REQUEST, "bad_request", message),
+    }
 }
 
 /// `GET /v1/hq/records/{id}`: one record as the server holds it, its stored warnings and its history (every change,

@@ -431,7 +431,7 @@ async fn grants<S: Storage>(
 /// The records validation reads: linked records (a linked task brings its hazard areas) and, for a hazard area,
 /// the records of the tasks that cover it. Overlaps and duplicates among siblings are checked on the device and
 /// in HQ's data-quality report, not at ingress.
-async fn related<S: Storage>(storage: &Staging<'_, S>, record: &Record) -> Result<Related, StorageError> {
+pub async fn related<S: Storage>(storage: &Staging<'_, S>, record: &Record) -> Result<Related, StorageError> {
     let mut related = Related::default();
     let mut wanted: Vec<Uuid> = record.links().into_iter().map(|(_, id)| id).collect();
     while let Some(id) = wanted.pop() {

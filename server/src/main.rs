@@ -73,6 +73,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make everything the server derives from its change log (records, their warnings and heads, snapshots,
+    /// task scopes, HQ's layer tables) again from the log alone. Stop the server first.
+    Rebuild,
     /// HQ's statistics: land released, finds, disposals and team productivity (the same as GET /v1/hq/statistics).
     Stats {
         #[command(flatten)]
@@ -133,6 +136,7 @@ async fn main() -> Result<()> {
             filter,
         } => export(storage, format, out, &names, filter).await,
         Command::Quality { task, json } => quality(storage, task, json).await,
+        Command::Rebuild => rebuild(storage, &settings).await,
         Command::Stats { filter, json } => stats(storage, &filter, json).await,
     }
 }
@@ -318,6 +322,35 @@ async fn quality(storage: SqliteStorage, task: Option<uuid::Uuid>, json: bool) -
         );
     }
     println!("{} finding(s)", report.findings.len());
+    Ok(())
+}
+
+/// `rebuild`: the derived tables from the log, with progress on stderr every tenth of each pass.
+async fn rebuild(storage: SqliteStorage, settings: &Settings) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut shown = (0, 0);
+    let summary = server::rebuild::rebuild(&storage, &domain::Programme::default(), |p| {
+        let tenth = (p.pass, p.done * 10 / p.total.max(1));
+        if tenth != shown {
+            shown = tenth;
+            let what = if p.pass == 1 {
+                "records rebuilt from the log"
+            } else {
+                "records validated"
+            };
+            eprintln!("pass {}/2: {}/{} {what}", p.pass, p.done, p.total);
+        }
+    })
+    .await
+    .with_context(|| format!("the rebuild of {} stopped; run it again", settings.data_dir.display()))?;
+    println!(
+        "rebuilt {} records from {} changes in {:.1} s: {} carry warnings, {} break a rule today (kept)",
+        summary.records,
+        summary.changes,
+        started.elapsed().as_secs_f64(),
+        summary.with_warnings,
+        summary.breaking_rules
+    );
     Ok(())
 }
 

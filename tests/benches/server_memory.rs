@@ -8,9 +8,8 @@
 
 use domain::Record;
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 use tests::*;
 use uuid::Uuid;
 
@@ -26,7 +25,6 @@ fn main() {
     let binary = server_binary();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    let port = free_port();
     let output = Command::new(&binary)
         .args([
             "--data-dir",
@@ -51,29 +49,15 @@ fn main() {
         .unwrap()
         .trim()
         .to_string();
-    let mut server = Server(
-        Command::new(&binary)
-            .args([
-                "--data-dir",
-                data.to_str().unwrap(),
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(port);
+    let mut server = ServerProcess::serve(&data);
     println!(
         "server pid {}: after start VmRSS {} kB",
-        server.0.id(),
-        status(&server.0, "VmRSS")
+        server.pid(),
+        server.status("VmRSS")
     );
 
     let mut device = store(&dir.path().join("device.db"), "bench", "bench");
-    device.enroll(&format!("http://127.0.0.1:{port}"), &token).unwrap();
+    device.enroll(&server.url(), &token).unwrap();
     let task = Uuid::now_v7();
     create(&mut device, tests::task(task));
     let mut stored = 1;
@@ -96,69 +80,14 @@ fn main() {
         }
         println!(
             "{stored:>7} records held: server VmRSS {} kB (anon {} kB, file {} kB, shmem {} kB), VmHWM {} kB, threads {} (sync of {step}: {:.1} s)",
-            status(&server.0, "VmRSS"),
-            status(&server.0, "RssAnon"),
-            status(&server.0, "RssFile"),
-            status(&server.0, "RssShmem"),
-            status(&server.0, "VmHWM"),
-            status(&server.0, "Threads"),
+            server.status("VmRSS"),
+            server.status("RssAnon"),
+            server.status("RssFile"),
+            server.status("RssShmem"),
+            server.status("VmHWM"),
+            server.status("Threads"),
             started.elapsed().as_secs_f64()
         );
     }
     server.stop();
-}
-
-/// The release server binary beside this benchmark's own target directory.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let release = exe.parent().and_then(Path::parent).unwrap();
-    let binary = release.join("fieldsync-server");
-    assert!(
-        binary.exists(),
-        "build the server first: cargo build --release -p server ({} missing)",
-        binary.display()
-    );
-    binary
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A field of /proc/<pid>/status, in kB.
-fn status(child: &Child, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-/// Stops the server on every path out of the benchmark, including a panic.
-struct Server(Child);
-
-impl Server {
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod hq_api;
+mod server_process;
 mod test_server;
 pub use hq_api::{hq_download, hq_get};
+pub use server_process::{ServerProcess, proc_status, server_binary};
 pub use test_server::{DeviceRole, TestServer, enrolled};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -103,6 +103,23 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
     );
     assert!(counts("hazard") >= generated(domain::RecordType::HazardArea));
 
+    // At national scale the map counts on a grid: with 20 features allowed per layer, the finds are circles whose
+    // counts add up to every find, each linking to the map of its cell.
+    let dom = chromium(&profile, &["--dump-dom"], &page("map/limit=20"));
+    assert!(dom.contains("data-loaded=\"map\""), "the gridded map did not load");
+    assert!(!dom.contains("class=\"find\""), "no single finds drawn");
+    let counted: usize = dom
+        .split("class=\"find cell\"")
+        .skip(1)
+        .map(|mark| {
+            let title = &mark[mark.find("<title>").unwrap() + 7..];
+            title[..title.find('<').unwrap()].parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, generated(domain::RecordType::Find));
+    assert!(dom.contains("href=\"#map/bbox="), "a cell links to its part of the map");
+    assert!(text_of(&dom, "map-finds").contains("counted on a grid"));
+
     // Data quality and a task's page.
     let quality = get(&format!("{}/v1/hq/quality", server.url()), hq);
     let dom = chromium(&profile, &["--dump-dom"], &page("quality"));
@@ -135,8 +152,8 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
     );
 
     // Screenshots, kept for a person to look at.
-    for view in ["overview", "map"] {
-        let png = artifacts.join(format!("dashboard-{view}.png"));
+    for view in ["overview", "map", "map/limit=20"] {
+        let png = artifacts.join(format!("dashboard-{}.png", view.replace(['/', '='], "-")));
         let _ = std::fs::remove_file(&png);
         chromium(
             &profile,

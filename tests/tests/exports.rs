@@ -69,6 +69,14 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
     assert_eq!(counts, expected(&records, |_| true));
     assert!(counts["worked_areas"] > 100 && counts["finds"] > 10);
 
+    // Two layers, as one GeoPackage.
+    let two = dir.path().join("two.gpkg");
+    let url = format!("{export}?format=gpkg&layer=worked_areas,finds");
+    assert_eq!(tests::hq_download(&url, hq, &two), 200);
+    let mut wanted = expected(&records, |_| true);
+    wanted.retain(|layer, _| layer == "worked_areas" || layer == "finds");
+    assert_eq!(ogr_counts(&two), wanted);
+
     // One task: its own record, its records, and the hazard areas it covers.
     let (task_id, hazards) = records
         .iter()
@@ -125,4 +133,11 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
         400
     );
     assert!(std::fs::read_to_string(&refused).unwrap().contains("layer="));
+    let url = format!("{export}?format=csv&layer=worked_areas,finds");
+    assert_eq!(tests::hq_download(&url, hq, &refused), 400);
+    assert!(std::fs::read_to_string(&refused).unwrap().contains("one layer"));
+    let url = format!("{export}?format=gpkg&layer=finds,mines");
+    assert_eq!(tests::hq_download(&url, hq, &refused), 400);
+    let message = std::fs::read_to_string(&refused).unwrap();
+    assert!(message.contains("no layer") && message.contains("mines"), "{message}");
 }

@@ -64,4 +64,6 @@ pub enum LayerError {
         record_id: Uuid,
         problem: &'static str,
     },
+    #[error("unreadable GeoPackage geometry: {problem}")]
+    UnreadableGeometry { problem: String },
 }

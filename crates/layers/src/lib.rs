@@ -43,4 +43,4 @@ pub use geojson::GeoJsonWriter;
 pub use geopackage::{GeoPackageOptions, GeoPackageWriter, LayerSummary};
 pub use schema::{Column, ColumnType, GeometryKind, Layer, layer, layers};
 pub use value::{Value, iso_date, iso_datetime};
-pub use wkb::geopackage_geometry;
+pub use wkb::{geometry_from_geopackage, geopackage_geometry};

@@ -5,6 +5,7 @@
 //! (one geometry per row, a million rows), and writing it while measuring the envelope costs one pass over the
 //! coordinates into a reused buffer.
 
+use crate::error::LayerError;
 use geo_types::{Coord, Geometry, LineString, Polygon};
 
 /// A bounding box, in GeoPackage envelope order when written: min x, max x, min y, max y.
@@ -80,6 +81,31 @@ pub fn geopackage_geometry(geometry: &Geometry<f64>) -> (Vec<u8>, Option<[f64; 4
     let mut out = Vec::new();
     let envelope = geopackage_binary(&mut out, geometry, SRS_WGS84);
     (out, envelope.map(|e| [e.min_x, e.min_y, e.max_x, e.max_y]))
+}
+
+/// The geometry of a GeoPackageBinary blob (GeoPackage 1.3 §2.1.3), as [`geopackage_geometry`] or GDAL writes it:
+/// the header is stepped over by its flags, and the WKB after it read with the georust `wkb` crate. An empty
+/// point has no geo-types form: it reads as an error, like any blob that is not a geometry.
+pub fn geometry_from_geopackage(blob: &[u8]) -> Result<Geometry<f64>, LayerError> {
+    use geo_traits::to_geo::ToGeoGeometry;
+    let unreadable = |problem: String| LayerError::UnreadableGeometry { problem };
+    let (Some(b"GP"), Some(&flags)) = (blob.get(..2), blob.get(3)) else {
+        return Err(unreadable("no GeoPackage header (GP)".into()));
+    };
+    // Bits 1-3 give the envelope's kind: none, xy, xyz, xym, xyzm.
+    let envelope = match (flags >> 1) & 0b111 {
+        0 => 0,
+        1 => 32,
+        2 | 3 => 48,
+        4 => 64,
+        kind => return Err(unreadable(format!("envelope kind {kind} does not exist"))),
+    };
+    let wkb = blob
+        .get(8 + envelope..)
+        .ok_or_else(|| unreadable("shorter than its header".into()))?;
+    let read = wkb::reader::read_wkb(wkb).map_err(|e| unreadable(e.to_string()))?;
+    read.try_to_geometry()
+        .ok_or_else(|| unreadable("an empty point, which has no coordinates".into()))
 }
 
 /// Appends the little-endian WKB of a geometry and returns its envelope.
@@ -277,5 +303,50 @@ mod tests {
         assert!(e.is_none());
         assert_eq!(out[3], 0b0001_0001);
         assert_eq!(&out[8..], &[1, 6, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn every_geometry_written_reads_back_the_same() {
+        let square = polygon![(x: 47.5, y: 40.5), (x: 47.6, y: 40.5), (x: 47.6, y: 40.6), (x: 47.5, y: 40.5)];
+        let holed = Polygon::new(
+            square.exterior().clone(),
+            vec![LineString::from(vec![
+                (47.52, 40.52),
+                (47.53, 40.52),
+                (47.53, 40.53),
+                (47.52, 40.52),
+            ])],
+        );
+        let geometries = [
+            Geometry::Point(Point::new(47.512345678901, 40.498765432109)),
+            Geometry::LineString(LineString::from(vec![(47.5, 40.5), (47.7, 40.1)])),
+            Geometry::Polygon(holed.clone()),
+            Geometry::MultiPolygon(MultiPolygon(vec![square.clone(), holed])),
+            Geometry::MultiPolygon(MultiPolygon(vec![])),
+            Geometry::GeometryCollection(geo_types::GeometryCollection(vec![
+                Geometry::Point(Point::new(1.0, 2.0)),
+                Geometry::Polygon(square),
+            ])),
+        ];
+        for geometry in geometries {
+            let (blob, _) = geopackage_geometry(&geometry);
+            assert_eq!(geometry_from_geopackage(&blob).expect("reads"), geometry);
+        }
+    }
+
+    #[test]
+    fn a_blob_that_is_not_a_geometry_is_an_error_naming_why() {
+        let (point, _) = geopackage_geometry(&Geometry::Point(Point::new(47.5, 40.5)));
+        let problem = |blob: &[u8]| match geometry_from_geopackage(blob) {
+            Err(LayerError::UnreadableGeometry { problem }) => problem,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert!(problem(b"").contains("no GeoPackage header"));
+        assert!(problem(&point[1..]).contains("no GeoPackage header"));
+        let mut bad_envelope = point.clone();
+        bad_envelope[3] = 0b0000_1011;
+        assert!(problem(&bad_envelope).contains("envelope kind 5"));
+        assert!(problem(&point[..6]).contains("shorter than its header"));
+        problem(&point[..point.len() - 4]);
     }
 }

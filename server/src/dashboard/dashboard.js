@@ -62,29 +62,26 @@ async function overview() {
   ];
 }
 
-// Every vertex of a GeoJSON geometry.
-function* positions(geometry) {
-  if (!geometry) return;
-  const walk = function* (c) { if (typeof c[0] === "number") yield c; else for (const x of c) yield* walk(x); };
-  yield* walk(geometry.coordinates);
-}
-
-async function map() {
-  const layer = (name) => api(`/v1/hq/export?format=geojson&layer=${name}`);
-  const [hazards, worked, finds] = await Promise.all([layer("hazard_areas"), layer("worked_areas"), layer("finds")]);
-  const all = [...hazards.features, ...worked.features, ...finds.features];
-  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const f of all) for (const [x, y] of positions(f.geometry)) {
-    minX = Math.min(minX, x); maxX = Math.max(maxX, x); minY = Math.min(minY, y); maxY = Math.max(maxY, y);
-  }
-  if (!isFinite(minX)) return [element("p", {}, "No mapped records yet.")];
+// The map of a box (GET /v1/hq/map): `query` is the rest of the hash, `bbox=w,s,e,n&limit=n`, passed on as it is
+// (the server checks it). Each layer comes as features when there are few enough, else as counts on a grid, drawn
+// as circles that link to the map of their cell.
+async function map(query) {
+  const data = await api(`/v1/hq/map${query ? "?" + query : ""}`);
+  const title = element("h2", {}, "Map");
+  if (!data.bbox) return [title, element("p", {}, "No mapped records yet.")];
+  const [minX, minY, maxX, maxY] = data.bbox;
   // Equirectangular, a degree of longitude shrunk by the cosine of the middle latitude: true shapes at this scale.
   const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
   const width = 1000, pad = 10;
-  const scale = (width - 2 * pad) / Math.max((maxX - minX) * k, 1e-9);
+  const scale = (width - 2 * pad) / Math.max((maxX - minX) * k, (maxY - minY) * 0.5, 1e-9);
   const height = Math.max(200, Math.round((maxY - minY) * scale + 2 * pad));
-  const px = ([x, y]) => `${(pad + (x - minX) * k * scale).toFixed(1)},${(height - pad - (y - minY) * scale).toFixed(1)}`;
+  const px = ([x, y]) => [pad + (x - minX) * k * scale, height - pad - (y - minY) * scale].map((v) => v.toFixed(1));
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  const svgElement = (name, attributes) => {
+    const e = document.createElementNS(svg.namespaceURI, name);
+    for (const [key, value] of Object.entries(attributes)) e.setAttribute(key, value);
+    return e;
+  };
   svg.setAttribute("class", "map");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("role", "img");
@@ -94,32 +91,39 @@ async function map() {
     if (!g) return;
     const polygons = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
     for (const rings of polygons) {
-      const path = document.createElementNS(svg.namespaceURI, "path");
-      path.setAttribute("class", cls);
-      path.setAttribute("d", rings.map((ring) => "M" + ring.map(px).join("L") + "Z").join(""));
-      path.setAttribute("data-id", feature.id);
-      svg.append(path);
+      const d = rings.map((ring) => "M" + ring.map((p) => px(p).join(",")).join("L") + "Z").join("");
+      svg.append(svgElement("path", { class: cls, d, "data-id": feature.id }));
     }
     if (g.type === "Point") {
-      const [x, y] = px(g.coordinates).split(",");
-      const dot = document.createElementNS(svg.namespaceURI, "circle");
-      dot.setAttribute("class", cls);
-      dot.setAttribute("cx", x); dot.setAttribute("cy", y); dot.setAttribute("r", "2.5");
-      dot.setAttribute("data-id", feature.id);
-      svg.append(dot);
+      const [cx, cy] = px(g.coordinates);
+      svg.append(svgElement("circle", { class: cls, cx, cy, r: "2.5", "data-id": feature.id }));
     }
   };
-  hazards.features.forEach((f) => shape(f, "hazard"));
-  worked.features.forEach((f) => shape(f, "worked"));
-  finds.features.forEach((f) => shape(f, "find"));
-  return [
-    element("h2", {}, "Map"),
-    element("p", { class: "legend" },
-      element("span", {}, `${hazards.features.length} hazard areas (outlined)`),
-      element("span", {}, `${worked.features.length} worked areas (green)`),
-      element("span", {}, `${finds.features.length} finds (red)`)),
-    svg,
-  ];
+  const cell = (c, cls) => {
+    const [cx, cy] = px([c.lon, c.lat]);
+    const link = svgElement("a", { href: `#map/bbox=${c.bbox.join(",")}` });
+    const mark = svgElement("circle", { class: cls + " cell", cx, cy, r: (3 + 2 * Math.sqrt(c.count)).toFixed(1) });
+    mark.append(svgElement("title", {}));
+    mark.lastChild.textContent = `${c.count}`;
+    link.append(mark);
+    svg.append(link);
+  };
+  const names = { hazard_areas: ["hazard", "hazard areas (outlined)"], worked_areas: ["worked", "worked areas (green)"],
+    finds: ["find", "finds (red)"] };
+  const legend = element("p", { class: "legend" });
+  for (const layer of data.layers) {
+    const [cls, label] = names[layer.layer];
+    if (layer.features) layer.features.features.forEach((f) => shape(f, cls));
+    else layer.cells.forEach((c) => cell(c, cls));
+    const counted = layer.features ? "" : ", counted on a grid";
+    legend.append(element("span", { id: `map-${layer.layer}` }, `${layer.total} ${label}${counted}`));
+  }
+  const notes = [];
+  if (data.layers.some((layer) => !layer.features)) {
+    notes.push("Too many records to draw one by one: circles count them on a grid; click one to open its part of the map.");
+  }
+  if (query) notes.push(element("a", { href: "#map" }, "Show everything"));
+  return [title, legend, ...notes.map((note) => element("p", {}, note)), svg];
 }
 
 async function tasks() {
@@ -191,12 +195,12 @@ async function route() {
   document.getElementById("nav").hidden = !signedIn;
   view().replaceChildren();
   if (!signedIn) return;
-  const [name, id] = (location.hash.slice(1) || "overview").split("/");
+  const [name, id] = (location.hash.slice(1) || "overview").split(/\/(.*)/s);
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("current", a.hash === "#" + name);
   const problem = document.getElementById("problem");
   problem.hidden = true;
   try {
-    const render = { overview, map, tasks, quality, task: () => task(id), record: () => record(id) }[name] || overview;
+    const render = { overview, map: () => map(id), tasks, quality, task: () => task(id), record: () => record(id) }[name] || overview;
     view().replaceChildren(...(await render()));
     document.body.dataset.loaded = name;
   } catch (error) {

@@ -8,6 +8,7 @@
 mod sqlite;
 mod sqlite_export;
 mod sqlite_layers;
+mod sqlite_map;
 mod sqlite_statistics;
 
 pub use sqlite::SqliteStorage;
@@ -239,6 +240,9 @@ pub trait Storage: Send + Sync + 'static {
     fn tasks_covering(&self, hazard_area: Uuid) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// Every change the log holds for a record, in log order.
     fn document_changes(&self, id: Uuid) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
+    /// Every record the log holds changes of, in the order of its first change (`fieldsync-server rebuild` walks
+    /// them to make everything derived from the log again).
+    fn logged_records(&self) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// A record's latest snapshot and the changes after it: what loading the document needs. Empty if unknown.
     fn document(&self, id: Uuid) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send;
 
@@ -296,6 +300,13 @@ pub trait Storage: Send + Sync + 'static {
         request: crate::export::ExportRequest,
         progress: impl FnMut(&str, u64) + Send + 'static,
     ) -> impl Future<Output = Result<crate::export::ExportSummary, StorageError>> + Send;
+    /// The dashboard's map of a box (the extent of everything mapped when None): each mapped layer's records in
+    /// it, as features when there are at most `limit`, else counted on a grid (crate::map).
+    fn map(
+        &self,
+        bbox: Option<crate::map::BBox>,
+        limit: u32,
+    ) -> impl Future<Output = Result<crate::map::MapView, StorageError>> + Send;
     /// The dashboard's totals (headline, land released, finds by category) over `filter`: the same figures as
     /// [`Storage::statistics`] gives, without its breakdowns.
     fn totals(

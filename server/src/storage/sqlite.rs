@@ -389,6 +389,16 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn logged_records(&self) -> Result<Vec<Uuid>, StorageError> {
+        self.read(|tx| {
+            let mut stmt =
+                tx.prepare("SELECT record_id FROM log WHERE kind = 'change' GROUP BY record_id ORDER BY min(seq)")?;
+            let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_uuid(&id?, "logged record id")).collect()
+        })
+        .await
+    }
+
     async fn document(&self, id: Uuid) -> Result<StoredDocument, StorageError> {
         self.read(move |tx| {
             let snapshot = tx
@@ -541,6 +551,10 @@ impl Storage for SqliteStorage {
         tokio::task::spawn_blocking(move || super::sqlite_export::export(&path, &request, &mut progress))
             .await
             .map_err(|e| StorageError::Database(format!("the export task failed: {e}")))?
+    }
+
+    async fn map(&self, bbox: Option<crate::map::BBox>, limit: u32) -> Result<crate::map::MapView, StorageError> {
+        self.read(move |tx| super::sqlite_map::map(tx, bbox, limit)).await
     }
 
     async fn totals(&self, filter: &crate::statistics::Filter) -> Result<crate::statistics::Totals, StorageError> {

@@ -1,11 +1,12 @@
-//! Exports on SQLite: each layer's records are selected with the filter on HQ's materialized tables and streamed,
-//! in record id order, from their stored JSON into the layer writers. Runs on a connection of its own, so a long
+//! Exports on SQLite: each layer's rows are selected with the filter from HQ's materialized tables and streamed,
+//! in record id order, into the layer writers. The rows are already the layers' features (typed columns, the
+//! geometry as GeoPackage binary): no record is parsed. Runs on a connection of its own, so a long
 //! export never holds up sync.
 
 use super::StorageError;
 use crate::export::{ExportRequest, ExportSummary, Format};
 use crate::statistics::UNASSIGNED;
-use domain::{Record, RecordType};
+use domain::RecordType;
 use layers::{CsvWriter, GeoJsonWriter, GeoPackageWriter, LayerError};
 use rusqlite::{Connection, OpenFlags, named_params};
 use std::fs::File;
@@ -63,11 +64,12 @@ fn select_sql(record_type: RecordType) -> String {
         )
     };
     format!(
-        "SELECT r.record_id, r.body FROM {table} AS x JOIN records AS r ON r.record_id = x.record_id {joins} \
+        "SELECT {} FROM {table} AS x {joins} \
          WHERE (:from IS NULL OR x.date_of_information >= :from) AND (:to IS NULL OR x.date_of_information <= :to) \
          AND (:review IS NULL OR x.review = :review) AND (:task IS NULL OR {task}) \
          AND (:organisation IS NULL OR {organisation}) AND (:team IS NULL OR {team}) \
-         ORDER BY x.record_id"
+         ORDER BY x.record_id",
+        super::sqlite_layers::feature_columns(layer, "x")
     )
 }
 
@@ -131,7 +133,8 @@ fn each_feature(
     progress: &mut dyn FnMut(&str, u64),
     mut write: impl FnMut(&layers::Feature) -> Result<(), LayerError>,
 ) -> Result<u64, StorageError> {
-    let name = &layers::layer(record_type).name;
+    let layer = layers::layer(record_type);
+    let name = &layer.name;
     let filter = &request.filter;
     let mut stmt = conn.prepare(&select_sql(record_type))?;
     let mut rows = stmt.query(named_params! {
@@ -141,12 +144,7 @@ fn each_feature(
     })?;
     let mut count = 0u64;
     while let Some(row) = rows.next()? {
-        let (id, body): (String, String) = (row.get(0)?, row.get(1)?);
-        let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("record {id}: {e}"));
-        let id = uuid::Uuid::parse_str(&id).map_err(|e| damaged(&e))?;
-        let body = serde_json::from_str(&body).map_err(|e| damaged(&e))?;
-        let record = Record::from_json(body, id).map_err(|e| damaged(&e))?;
-        write(&layers::feature(&record)).map_err(failed)?;
+        write(&super::sqlite_layers::read_feature(row, layer)?).map_err(failed)?;
         count += 1;
         if count.is_multiple_of(10_000) {
             progress(name, count);

@@ -2,15 +2,18 @@
 //! record type's export layer (crates/layers), the geometry as GeoPackage binary and its bounding box.
 //!
 //! They are written in the same transaction as the changes that touch a record, so HQ's statistics and exports read
-//! typed rows and never load a document. They are derived data: their layout follows the layer schema, not the
+//! typed rows and never load a document: an export reads a row back as the feature it was written from
+//! ([`read_feature`]). They are derived data: their layout follows the layer schema, not the
 //! numbered migrations. When the schema changes (a new column in a layer), the server drops them and rebuilds them
 //! from `records` as it opens the file. (`records` is derived from the log in turn; a command that rebuilds it from
 //! the log is not written yet.)
 
 use super::StorageError;
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::{Record, RecordType};
 use layers::{ColumnType, Feature, Layer, Value};
-use rusqlite::{Transaction, params, params_from_iter};
+use rusqlite::types::ValueRef;
+use rusqlite::{Row, Transaction, params, params_from_iter};
 use sha2::{Digest, Sha256};
 
 /// The `meta` key holding the fingerprint of the layout the tables were built with.
@@ -67,18 +70,51 @@ fn create_sql(record_type: RecordType, layer: &Layer) -> String {
     if let Some(columns) = totals {
         sql.push_str(&format!("CREATE INDEX {table}_totals ON {table} ({columns});\n"));
     }
+    // The dashboard's map asks for what lies in a bounding box: an R*Tree of the boxes of the rows it draws (with
+    // a geometry, not void), keyed by rowid (which `upsert` keeps stable). Attribute tables (tasks, daily reports) have no geometry and no tree.
+    if layer.geometry != layers::GeometryKind::None {
+        sql.push_str(&format!(
+            "CREATE VIRTUAL TABLE {} USING rtree(id, min_lon, max_lon, min_lat, max_lat);\n",
+            rtree(record_type)
+        ));
+    }
     sql
 }
 
-fn insert_sql(record_type: RecordType, layer: &Layer) -> String {
-    let names: Vec<&str> = layer.columns.iter().map(|c| c.name.as_str()).collect();
-    let count = names.len() + 5;
+/// The R*Tree of a layer table's bounding boxes (`id` is the row's rowid), for layers with a geometry.
+pub(super) fn rtree(record_type: RecordType) -> String {
+    format!("{}_rtree", table(record_type))
+}
+
+/// Inserts or updates a row in place: an update keeps the rowid, which the R*Tree refers to.
+fn upsert_sql(record_type: RecordType, layer: &Layer) -> String {
+    let mut names: Vec<&str> = layer.columns.iter().map(|c| c.name.as_str()).collect();
+    names.extend(["geometry", "min_lon", "min_lat", "max_lon", "max_lat"]);
+    let updates: Vec<String> = names[1..].iter().map(|n| format!("{n} = excluded.{n}")).collect();
     format!(
-        "INSERT OR REPLACE INTO {} ({}, geometry, min_lon, min_lat, max_lon, max_lat) VALUES ({})",
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (record_id) DO UPDATE SET {}",
         table(record_type),
         names.join(", "),
-        (1..=count).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+        (1..=names.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        updates.join(", ")
     )
+}
+
+/// Puts the row's box in the R*Tree, or takes it out when the row has no geometry (any more) or is void: the tree
+/// holds what the map draws.
+fn rtree_sql(record_type: RecordType) -> [String; 2] {
+    let (table, rtree) = (table(record_type), rtree(record_type));
+    [
+        format!("DELETE FROM {rtree} WHERE id = (SELECT rowid FROM {table} WHERE record_id = ?1)"),
+        format!(
+            "INSERT INTO {rtree} (id, min_lon, max_lon, min_lat, max_lat) \
+             SELECT rowid, min_lon, max_lon, min_lat, max_lat FROM {table} \
+             WHERE record_id = ?1 AND min_lon IS NOT NULL AND NOT coalesce(void, 0)"
+        ),
+    ]
 }
 
 fn layout() -> String {
@@ -105,8 +141,9 @@ pub(super) fn ensure(tx: &Transaction<'_>) -> Result<(), StorageError> {
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'layer\\_%' ESCAPE '\\'")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for name in old {
-        tx.execute_batch(&format!("DROP TABLE {name};"))?;
+    // The R*Trees first: dropping one drops its shadow tables (`layer_…_rtree_node`…), which the list holds too.
+    for name in old.iter().filter(|n| n.ends_with("_rtree")).chain(&old) {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {name};"))?;
     }
     tx.execute_batch(&layout)?;
     rebuild(tx)?;
@@ -159,7 +196,145 @@ pub(super) fn upsert(tx: &Transaction<'_>, record_type: RecordType, feature: &Fe
         }
         None => values.extend([Sql::Null, Sql::Null, Sql::Null, Sql::Null, Sql::Null]),
     }
-    tx.prepare_cached(&insert_sql(record_type, layer))?
+    tx.prepare_cached(&upsert_sql(record_type, layer))?
         .execute(params_from_iter(values))?;
+    if layer.geometry != layers::GeometryKind::None {
+        let id = feature.record_id.to_string();
+        for sql in rtree_sql(record_type) {
+            tx.prepare_cached(&sql)?.execute([&id])?;
+        }
+    }
     Ok(())
+}
+
+/// What [`read_feature`] reads of a layer table aliased `alias`: the layer's columns in order, then the geometry.
+pub(super) fn feature_columns(layer: &Layer, alias: &str) -> String {
+    let mut columns: Vec<String> = layer.columns.iter().map(|c| format!("{alias}.{}", c.name)).collect();
+    columns.push(format!("{alias}.geometry"));
+    columns.join(", ")
+}
+
+/// A row selected with [`feature_columns`], back as the feature [`upsert`] wrote: each value typed by its column
+/// (dates and instants parsed from their ISO 8601 text), the geometry read from its GeoPackage binary.
+pub(super) fn read_feature(row: &Row<'_>, layer: &Layer) -> Result<Feature, StorageError> {
+    let id: String = row.get(0)?;
+    let damaged = |problem: &dyn std::fmt::Display| {
+        StorageError::Damaged(format!("the {} row of record {id}: {problem}", layer.name))
+    };
+    let record_id = uuid::Uuid::parse_str(&id).map_err(|e| damaged(&e))?;
+    let mut values = Vec::with_capacity(layer.columns.len());
+    for (i, column) in layer.columns.iter().enumerate() {
+        let value = match (column.column_type, row.get_ref(i)?) {
+            (_, ValueRef::Null) => Value::Null,
+            (ColumnType::Text, ValueRef::Text(t)) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            (ColumnType::Integer, ValueRef::Integer(n)) => Value::Integer(n),
+            (ColumnType::Boolean, ValueRef::Integer(n)) => Value::Boolean(n != 0),
+            (ColumnType::Real, ValueRef::Real(x)) => Value::Real(x),
+            (ColumnType::Date, ValueRef::Text(t)) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+                .map(Value::Date)
+                .ok_or_else(|| damaged(&format!("{} is not a date", column.name)))?,
+            (ColumnType::DateTime, ValueRef::Text(t)) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| Value::DateTime(t.with_timezone(&Utc)))
+                .ok_or_else(|| damaged(&format!("{} is not an instant", column.name)))?,
+            (expected, found) => {
+                return Err(damaged(&format!(
+                    "{} holds {:?}, not {expected:?}",
+                    column.name,
+                    found.data_type()
+                )));
+            }
+        };
+        values.push(value);
+    }
+    let geometry = match row.get_ref(layer.columns.len())? {
+        ValueRef::Null => None,
+        ValueRef::Blob(blob) => Some(layers::geometry_from_geopackage(blob).map_err(|e| damaged(&e))?),
+        other => return Err(damaged(&format!("the geometry is {:?}, not a blob", other.data_type()))),
+    };
+    Ok(Feature {
+        record_id,
+        geometry,
+        values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{Scale, Scenario, generate};
+
+    /// An empty database with the layer tables and what building them reads.
+    fn layer_tables() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE records (record_id TEXT PRIMARY KEY, body TEXT NOT NULL);",
+        )
+        .expect("tables");
+        let tx = conn.transaction().expect("tx");
+        ensure(&tx).expect("layer tables");
+        tx.commit().expect("commit");
+        conn
+    }
+
+    /// Every record of the demo (every record type, lanes, holes, optional fields left out) reads back from its
+    /// row as exactly the feature written.
+    #[test]
+    fn a_row_reads_back_as_the_feature_it_was_written_from() {
+        let mut conn = layer_tables();
+        let tx = conn.transaction().expect("tx");
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let records: Vec<_> = generate(&Scenario::new(Scale::Small, 5, today))
+            .records_by_team()
+            .into_values()
+            .flatten()
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for record in &records {
+            let record_type = record.record_type();
+            let layer = layers::layer(record_type);
+            let written = layers::feature(record);
+            upsert(&tx, record_type, &written).expect("upsert");
+            let sql = format!(
+                "SELECT {} FROM {} AS x WHERE x.record_id = ?1",
+                feature_columns(layer, "x"),
+                table(record_type)
+            );
+            let read = tx
+                .query_row(&sql, [record.id().to_string()], |row| Ok(read_feature(row, layer)))
+                .expect("row")
+                .expect("feature");
+            assert_eq!(read, written, "{record_type:?} {}", record.id());
+            seen.insert(record_type);
+        }
+        assert_eq!(seen.len(), RecordType::ALL.len(), "the demo has every record type");
+    }
+
+    #[test]
+    fn a_damaged_row_is_an_error_naming_the_record_and_column() {
+        let mut conn = layer_tables();
+        let tx = conn.transaction().expect("tx");
+        let layer = layers::layer(RecordType::Find);
+        let id = uuid::Uuid::from_u128(7).to_string();
+        let read = |sql: &str| {
+            tx.execute("DELETE FROM layer_finds", []).expect("delete");
+            tx.execute(sql, [&id]).expect("insert");
+            let select = format!("SELECT {} FROM layer_finds AS x", feature_columns(layer, "x"));
+            tx.query_row(&select, [], |row| Ok(read_feature(row, layer)))
+                .expect("row")
+                .expect_err("damaged")
+                .to_string()
+        };
+        let message = read("INSERT INTO layer_finds (record_id, date_of_information) VALUES (?1, '23 Nov 2026')");
+        assert!(
+            message.contains(&id) && message.contains("date_of_information is not a date"),
+            "{message}"
+        );
+        let message = read("INSERT INTO layer_finds (record_id, geometry) VALUES (?1, x'00')");
+        assert!(message.contains("unreadable GeoPackage geometry"), "{message}");
+    }
 }
