@@ -51,8 +51,9 @@ pub struct ExportQuery {
 }
 
 /// `GET /v1/hq/export?format=gpkg|geojson|csv&layer=finds&from=…`: the layers as a file, streamed. The export is
-/// written to a temporary file first (a GeoPackage is an SQLite database, not a stream), which is unlinked as soon
-/// as it is open, so nothing is left behind whatever happens to the download.
+/// written to a temporary file first (a GeoPackage is an SQLite database, not a stream) in the storage's scratch
+/// directory, on the data's disk, and unlinked as soon as it is open, so nothing is left behind whatever happens to
+/// the download.
 pub async fn export<S: Storage>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
@@ -98,7 +99,7 @@ pub async fn export<S: Storage>(
         Some(layer) => format!("fieldsync-{}.{}", layer.replace(',', "-"), query.format.extension()),
         None => format!("fieldsync.{}", query.format.extension()),
     };
-    let path = std::env::temp_dir().join(format!(
+    let path = app.storage.scratch_dir().join(format!(
         "fieldsync-export-{}.{}",
         uuid::Uuid::now_v7(),
         query.format.extension()

@@ -76,15 +76,9 @@ pub async fn rebuild<S: Storage>(
         }
         entered_at.push(document::entered_at(&doc));
         let heads = doc.get_heads().iter().map(|h| h.0).collect();
-        batch.ingests.push(Ingest {
-            record: row_of(&record, Vec::new(), heads),
-            changes: Vec::new(),
-            device_id: Uuid::nil(),
-            received_at: Utc::now(),
-            grants: Vec::new(),
-            snapshot: Some(doc.save()),
-            feature: Some(layers::feature(&record)),
-        });
+        batch
+            .ingests
+            .push(rewrite(&record, Vec::new(), heads, Some(doc.save())));
         if batch.ingests.len() == BATCH {
             storage.append(std::mem::take(&mut batch)).await?;
             progress(RebuildProgress {
@@ -124,15 +118,7 @@ pub async fn rebuild<S: Storage>(
                 record.meta.label
             );
         }
-        batch.ingests.push(Ingest {
-            record: row_of(&record, issues, row.heads),
-            changes: Vec::new(),
-            device_id: Uuid::nil(),
-            received_at: Utc::now(),
-            grants: Vec::new(),
-            snapshot: None,
-            feature: Some(layers::feature(&record)),
-        });
+        batch.ingests.push(rewrite(&record, issues, row.heads, None));
         if batch.ingests.len() == BATCH {
             storage.append(std::mem::take(&mut batch)).await?;
         }
@@ -152,6 +138,20 @@ pub async fn rebuild<S: Storage>(
     });
     summary.records = total;
     Ok(summary)
+}
+
+/// What rewrites a record's derived rows: its row, its layer row and (when given) its snapshot. No change is
+/// appended: the log already holds them all.
+fn rewrite(record: &Record, warnings: Vec<domain::Issue>, heads: Vec<[u8; 32]>, snapshot: Option<Vec<u8>>) -> Ingest {
+    Ingest {
+        record: row_of(record, warnings, heads),
+        changes: Vec::new(),
+        device_id: Uuid::nil(),
+        received_at: Utc::now(),
+        grants: Vec::new(),
+        snapshot,
+        feature: Some(layers::feature(record)),
+    }
 }
 
 /// A record's document from all its changes in log order.

@@ -83,16 +83,40 @@ fn main() {
 
     let (ms, view) = map_ms(&server, &token, "");
     println!("map of everything: median {ms:.0} ms (n = 7); {}", map_summary(&view));
-    let [west, south, east, north] = [0, 1, 2, 3].map(|i| view["bbox"][i].as_f64().unwrap());
-    let (lon, lat) = ((west + east) / 2.0, (south + north) / 2.0);
-    for size in [0.5, 0.05] {
-        let query = format!("?bbox={},{},{},{}", lon - size, lat - size, lon + size, lat + size);
-        let (ms, view) = map_ms(&server, &token, &query);
-        println!(
-            "map of {size}° around the middle: median {ms:.0} ms (n = 7); {}",
-            map_summary(&view)
-        );
-    }
+    // Zooming in as a user does: the densest cell of the finds, then a tenth of it around its records.
+    let densest = view["layers"][2]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|c| c["count"].as_u64().unwrap())
+        .unwrap()
+        .clone();
+    let b: Vec<f64> = densest["bbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let query = format!("?bbox={},{},{},{}", b[0], b[1], b[2], b[3]);
+    let (ms, view) = map_ms(&server, &token, &query);
+    println!(
+        "map of the densest cell: median {ms:.0} ms (n = 7); {}",
+        map_summary(&view)
+    );
+    let (lon, lat) = (densest["lon"].as_f64().unwrap(), densest["lat"].as_f64().unwrap());
+    let (half_lon, half_lat) = ((b[2] - b[0]) / 20.0, (b[3] - b[1]) / 20.0);
+    let query = format!(
+        "?bbox={},{},{},{}",
+        lon - half_lon,
+        lat - half_lat,
+        lon + half_lon,
+        lat + half_lat
+    );
+    let (ms, view) = map_ms(&server, &token, &query);
+    println!(
+        "map of a tenth of it: median {ms:.0} ms (n = 7); {}",
+        map_summary(&view)
+    );
     println!("server VmRSS after the maps {} kB", server.status("VmRSS"));
     server.stop();
 

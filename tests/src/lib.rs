@@ -7,7 +7,7 @@ mod server_process;
 mod test_server;
 pub use hq_api::{hq_download, hq_get};
 pub use server_process::{ServerProcess, proc_status, server_binary};
-pub use test_server::{DeviceRole, TestServer, enrolled};
+pub use test_server::{DEMO_TODAY, DeviceRole, TestServer, enrolled};
 
 use chrono::{DateTime, TimeZone, Utc};
 use client_core::Store;

@@ -1,12 +1,17 @@
 //! A real fieldsync server on 127.0.0.1, on a real data directory, for end-to-end tests. It runs on its own
 //! thread and runtime (the device side is blocking) and stops deterministically through its shutdown future.
 
+use chrono::NaiveDate;
 use server::app::{App, run};
+use server::demo;
 use server::storage::{Device, NewDevice, Role, SqliteStorage, Storage};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
+
+/// The day the demo programmes of the tests are made: their data ends a few days before it.
+pub const DEMO_TODAY: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date");
 
 #[derive(Debug)]
 pub struct TestServer {
@@ -84,6 +89,19 @@ impl TestServer {
             .unwrap();
         let storage = SqliteStorage::open(&self.data_dir).unwrap();
         runtime.block_on(f(storage))
+    }
+
+    /// Fills the server with the small demo programme of `seed` (as of [`DEMO_TODAY`]), its devices enrolled and
+    /// every record pushed through the sync protocol; returns the records (the test's independent truth) and the
+    /// devices' tokens.
+    pub fn push_demo(&self, seed: u64) -> (demo::Dataset, demo::Enrolment) {
+        let dataset = demo::generate(&demo::Scenario::new(demo::Scale::Small, seed, DEMO_TODAY));
+        let enrolment = self.storage(|s| {
+            let dataset = &dataset;
+            async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
+        });
+        demo::push(&self.url(), &enrolment, &demo::plan(&dataset).unwrap(), |_| {}).unwrap();
+        (dataset, enrolment)
     }
 
     /// Stops the server and waits for it to finish the requests in flight.

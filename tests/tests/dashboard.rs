@@ -3,9 +3,7 @@
 //! kept as test artifacts (target/tmp/dashboard-*.png).
 #![allow(clippy::unwrap_used)]
 
-use chrono::NaiveDate;
 use serde_json::Value;
-use server::demo::{self, Scale, Scenario};
 use std::path::Path;
 use std::process::Command;
 use tests::TestServer;
@@ -49,16 +47,7 @@ fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
 fn the_dashboard_shows_the_seeded_numbers_offline() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let dataset = demo::generate(&Scenario::new(
-        Scale::Small,
-        7,
-        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
-    ));
-    let enrolment = server.storage(|s| {
-        let dataset = &dataset;
-        async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
-    });
-    demo::push(&server.url(), &enrolment, &demo::plan(&dataset).unwrap(), |_| {}).unwrap();
+    let (dataset, enrolment) = server.push_demo(7);
     let hq = enrolment.hq_token();
     let page = |view: &str| format!("{}/#token={hq}&then={view}", server.url());
     let profile = dir.path().join("profile");

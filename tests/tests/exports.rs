@@ -3,10 +3,9 @@
 //! records the test selects from the generated records itself.
 #![allow(clippy::unwrap_used)]
 
-use chrono::NaiveDate;
 use domain::records::RecordBody;
 use domain::{Record, RecordType};
-use server::demo::{self, Author, Scale, Scenario};
+use server::demo::Author;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -51,13 +50,8 @@ fn expected(records: &[Record], keep: impl Fn(&Record) -> bool) -> BTreeMap<Stri
 fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-    let dataset = demo::generate(&Scenario::new(Scale::Small, 3, today));
-    let enrolment = server.storage(|s| {
-        let dataset = &dataset;
-        async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
-    });
-    demo::push(&server.url(), &enrolment, &demo::plan(&dataset).unwrap(), |_| {}).unwrap();
+    let (dataset, enrolment) = server.push_demo(3);
+    let today = tests::DEMO_TODAY;
     let records: Vec<Record> = dataset.records_by_team().into_values().flatten().collect();
     let hq = enrolment.hq_token();
     let export = format!("{}/v1/hq/export", server.url());
@@ -140,4 +134,9 @@ fn exports_hold_exactly_the_filtered_records_and_open_in_gdal() {
     assert_eq!(tests::hq_download(&url, hq, &refused), 400);
     let message = std::fs::read_to_string(&refused).unwrap();
     assert!(message.contains("no layer") && message.contains("mines"), "{message}");
+
+    // Exports are written in the data directory's scratch directory, and unlinked once open: none is left.
+    let scratch = dir.path().join("server").join("tmp");
+    assert!(scratch.is_dir());
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 }

@@ -3,11 +3,10 @@
 //! on a grid when they are many, and a record voided on an HQ tablet leaves the map.
 #![allow(clippy::unwrap_used)]
 
-use chrono::NaiveDate;
 use domain::{Record, RecordType};
 use geo::BoundingRect;
 use serde_json::Value;
-use server::demo::{self, Author, Scale, Scenario};
+use server::demo::Author;
 use std::collections::BTreeSet;
 use tests::TestServer;
 use uuid::Uuid;
@@ -45,16 +44,7 @@ fn feature_ids(layer: &Value) -> BTreeSet<Uuid> {
 fn the_map_answers_a_box_with_features_or_counts_drawn_from_the_records() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let dataset = demo::generate(&Scenario::new(
-        Scale::Small,
-        13,
-        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
-    ));
-    let enrolment = server.storage(|s| {
-        let dataset = &dataset;
-        async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
-    });
-    demo::push(&server.url(), &enrolment, &demo::plan(&dataset).unwrap(), |_| {}).unwrap();
+    let (dataset, enrolment) = server.push_demo(13);
     let hq = enrolment.hq_token();
     let map = |query: &str| {
         let (status, body) = tests::hq_get(&format!("{}/v1/hq/map{query}", server.url()), Some(hq));

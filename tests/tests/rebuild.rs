@@ -4,9 +4,7 @@
 //! sync are what they were.
 #![allow(clippy::unwrap_used)]
 
-use chrono::NaiveDate;
 use rusqlite::types::Value;
-use server::demo::{self, Scale, Scenario};
 use server::storage::SqliteStorage;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,16 +50,7 @@ fn every_derived_table_is_rebuilt_from_the_log_alone() {
     let data = dir.path().join("server");
     let db = data.join("fieldsync-server.db");
     let server = TestServer::start(&data);
-    let dataset = demo::generate(&Scenario::new(
-        Scale::Small,
-        17,
-        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
-    ));
-    let enrolment = server.storage(|s| {
-        let dataset = &dataset;
-        async move { demo::enrol(&s, dataset, chrono::Utc::now()).await.unwrap() }
-    });
-    demo::push(&server.url(), &enrolment, &demo::plan(&dataset).unwrap(), |_| {}).unwrap();
+    let (_, enrolment) = server.push_demo(17);
     let hq = enrolment.hq_token().to_string();
     let statistics = |url: &str| {
         let (status, body) = tests::hq_get(&format!("{url}/v1/hq/statistics"), Some(&hq));

@@ -215,3 +215,97 @@ fn statistics_equal_an_independent_computation_from_the_records() {
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap().contains("from"), "{body}");
 }
+
+/// A task shared by two teams: each worked area and find counts for the team of its daily report, and one without
+/// a daily report for no team, since the task has two (docs/statistics.md, "A record's team").
+#[test]
+fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
+    use domain::geometry::PolygonShape;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let (_, supervisor) = server.enrol(
+        "Supervisor tablet",
+        &["Team A", "Team B"],
+        tests::DeviceRole::Supervisor,
+    );
+    let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
+    let mut tablet = tests::store(&dir.path().join("tablet.db"), "Supervisor tablet", "S. Supervisor");
+    tests::enrolled(&mut tablet, &server, &supervisor);
+
+    let task = Uuid::now_v7();
+    let mut shared = tests::task(task);
+    shared["teams"] = json!(["Team A", "Team B"]);
+    tests::create(&mut tablet, shared);
+    let report = |team: &str| {
+        json!({"type": "daily_report", "label": format!("T-031/DR-{team}"), "date_of_information": tests::DAY,
+               "task": task, "team": team, "team_leader": "A. Aliyev"})
+    };
+    let (report_a, report_b) = (
+        tests::create(&mut tablet, report("Team A")),
+        tests::create(&mut tablet, report("Team B")),
+    );
+    // Three boxes of different sizes side by side: A's, B's and one nobody reported.
+    let mut areas = BTreeMap::new();
+    for (i, (team, daily_report, side)) in [
+        ("Team A", Some(report_a), 0.0004),
+        ("Team B", Some(report_b), 0.0005),
+        ("(unassigned)", None, 0.0006),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ring = tests::square(47.5 + i as f64 * 0.001, 40.5, side);
+        let mut worked_area = tests::worked_area(Uuid::now_v7(), task, &format!("T-031/B{i}"));
+        worked_area["shape"]["coordinates"] = ring.clone();
+        worked_area["daily_report"] = json!(daily_report);
+        tests::create(&mut tablet, worked_area);
+        let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring).unwrap();
+        areas.insert(team.to_string(), PolygonShape::new(coordinates).area_m2());
+    }
+    let mut find = tests::find(Uuid::now_v7(), task, None, "F-A1");
+    find["daily_report"] = json!(report_a);
+    tests::create(&mut tablet, find);
+    tests::create(&mut tablet, tests::find(Uuid::now_v7(), task, None, "F-X1"));
+    tablet.sync(|_| {}).unwrap();
+
+    let statistics = |query: &str| {
+        let (status, body) = get(&format!("{}/v1/hq/statistics{query}", server.url()), Some(&hq));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let everything = statistics("");
+    let by_team: BTreeMap<String, &Value> = everything["land_release_by_team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap().to_string(), t))
+        .collect();
+    assert_eq!(by_team.keys().collect::<Vec<_>>(), areas.keys().collect::<Vec<_>>());
+    for (team, area) in &areas {
+        close(&by_team[team.as_str()]["cleared_m2"], *area, team);
+        assert_eq!(by_team[team.as_str()]["worked_areas"], 1, "{team}");
+    }
+    let days: BTreeMap<&str, u64> = everything["productivity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["team"].as_str().unwrap(), p["team_days"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(days.get("Team A"), Some(&1));
+    assert_eq!(days.get("Team B"), Some(&1));
+
+    // Filtered to one team: its own box and its own find, nothing of the other team or of nobody's.
+    let team_a = statistics("?team=Team%20A");
+    close(&team_a["land_release"]["cleared_m2"], areas["Team A"], "Team A's land");
+    assert_eq!(team_a["land_release"]["worked_areas"], 1);
+    assert_eq!(team_a["headline"]["ap_mines"], 1);
+    assert_eq!(everything["headline"]["ap_mines"], 2);
+    let nobody = statistics("?team=(unassigned)");
+    close(
+        &nobody["land_release"]["cleared_m2"],
+        areas["(unassigned)"],
+        "nobody's land",
+    );
+    assert_eq!(nobody["headline"]["ap_mines"], 1);
+}

@@ -220,6 +220,9 @@ pub struct Page {
 pub trait Storage: Send + Sync + 'static {
     /// The identity of this server's log, made once per data directory. Cursors are only meaningful with it.
     fn server_id(&self) -> Uuid;
+    /// A directory for an export's temporary file, on the data's own disk: an HQ export can be gigabytes, and
+    /// the system's temporary directory may be memory.
+    fn scratch_dir(&self) -> &std::path::Path;
 
     fn add_device(&self, device: NewDevice) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// The device holding this token, revoked or not (the caller says which, and why it is refused).

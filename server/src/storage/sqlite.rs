@@ -66,6 +66,8 @@ const HEADS_TEAMS: &str = "SELECT r.record_id, r.task_id, r.heads FROM records A
 pub struct SqliteStorage {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// `<data-dir>/tmp`: exports' temporary files, emptied at every open (what is there was left by a crash).
+    scratch: PathBuf,
     server_id: Uuid,
 }
 
@@ -90,9 +92,14 @@ impl SqliteStorage {
         configure(&conn)?;
         migrate(&mut conn)?;
         let server_id = server_id(&mut conn)?;
+        let scratch = data_dir.join("tmp");
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", scratch.display())))?;
         Ok(SqliteStorage {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            scratch,
             server_id,
         })
     }
@@ -387,6 +394,10 @@ impl Storage for SqliteStorage {
             Ok(bytes.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+
+    fn scratch_dir(&self) -> &Path {
+        &self.scratch
     }
 
     async fn logged_records(&self) -> Result<Vec<Uuid>, StorageError> {
