@@ -42,6 +42,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut store = Store::open(&cli.store)?;
+    if let Some(now) = cli.clock {
+        store.set_clock(move || now);
+    }
     match &cli.command {
         Command::Init { .. } => unreachable!("handled above"),
         Command::Add { file } => {

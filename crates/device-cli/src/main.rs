@@ -17,6 +17,10 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Take this instant (RFC 3339, e.g. 2026-11-20T15:00:00Z) as now instead of the device's clock: for entering
+    /// a paper form's records as of the day they were written, and for tests that must not age.
+    #[arg(long, global = true, env = "FIELDSYNC_CLOCK", value_parser = parse_instant)]
+    clock: Option<chrono::DateTime<chrono::Utc>>,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,4 +120,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 instant such as 2026-11-20T15:00:00Z: {e}"))
 }

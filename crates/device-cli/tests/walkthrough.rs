@@ -26,6 +26,8 @@ impl Device {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
             .args(args)
             .env("FIELDSYNC_STORE", &self.store)
+            // The afternoon of the examples' day: entered the same day, so no late_entry warning, whenever this runs.
+            .env("FIELDSYNC_CLOCK", "2026-11-20T15:00:00Z")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -206,4 +208,6 @@ fn mistakes_get_errors_that_say_what_to_fix_and_store_nothing() {
         report.contains("area_mismatch") && report.contains("0 error(s), 1 warning(s)"),
         "{report}"
     );
+    let error = tablet.fails(&["--clock", "yesterday", "list"], None);
+    assert!(error.contains("\"yesterday\" is not an RFC 3339 instant"), "{error}");
 }
