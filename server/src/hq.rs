@@ -197,6 +197,8 @@ pub async fn record<S: Storage>(
             "record_type": row.record_type,
             "record": row.body,
             "warnings": row.warnings,
+            "conflicts": row.conflicts,
+            "review_since": row.review_since,
             "history": history,
         })
     }))
@@ -208,7 +210,7 @@ pub struct QualityQuery {
     pub task: Option<uuid::Uuid>,
 }
 
-/// `GET /v1/hq/quality?task=`: the data-quality report (crate::quality), as of today in the programme's time zone.
+/// `GET /v1/hq/quality?task=`: the data-quality report (crate::quality), as of now.
 pub async fn quality<S: Storage>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
@@ -225,8 +227,7 @@ pub async fn quality<S: Storage>(
         Ok(query) => query.task,
         Err(refusal) => return refusal,
     };
-    let today = chrono::Utc::now().with_timezone(&app.programme.utc_offset).date_naive();
-    json(crate::quality_report::report(&app.storage, &app.programme, task, today).await)
+    json(crate::quality_report::report(&app.storage, &app.programme, task, chrono::Utc::now()).await)
 }
 
 /// The query parameters of the statistics' filter, for messages.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use domain::document;
 use domain::records::RecordBody;
 use domain::validation::check_edit;
-use domain::{Issue, Programme, Record, RecordType, Related};
+use domain::{FieldConflict, Issue, Programme, Record, RecordType, Related};
 use protocol::{DocumentChanges, Rejection, RejectionCode, limits};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -165,8 +165,8 @@ async fn decide<S: Storage>(
         );
         return Ok(Verdict::Decided(deferred(id, message, hashes)));
     }
-    let after = match document::materialize(after_doc) {
-        Ok(m) if m.record.id() == id => m.record,
+    let shown = match document::materialize(after_doc) {
+        Ok(m) if m.record.id() == id => m,
         Ok(m) => {
             let message = format!("the document holds record {}, not {id}", m.record.id());
             return Ok(Verdict::Refuse(refuse(
@@ -187,6 +187,10 @@ async fn decide<S: Storage>(
         }
     };
 
+    let domain::Materialized {
+        record: after,
+        conflicts,
+    } = shown;
     let size = after.to_json().to_string().len();
     if size > limits::MAX_RECORD_JSON_BYTES {
         let message = format!(
@@ -263,8 +267,7 @@ async fn decide<S: Storage>(
     }
 
     // 6. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
-    let heads = after_doc.get_heads().iter().map(|h| h.0).collect();
-    let row = row_of(&after, issues.clone(), heads);
+    let row = row_of(&after, issues.clone(), conflicts, after_doc);
     let grants = grants(storage, before.as_ref(), &after).await?;
     let changes = fresh
         .iter()
@@ -378,7 +381,9 @@ fn task_of(record: &Record) -> TaskRef {
     }
 }
 
-pub fn row_of(record: &Record, warnings: Vec<Issue>, heads: Vec<[u8; 32]>) -> RecordRow {
+/// The record's row: the record as shown (`record`, with its open `conflicts`, both from
+/// `domain::document::materialize` of `doc`), its warnings, and what else the server reads off its document.
+pub fn row_of(record: &Record, warnings: Vec<Issue>, conflicts: Vec<FieldConflict>, doc: &Automerge) -> RecordRow {
     let (task_teams, hazard_areas) = match &record.body {
         RecordBody::Task(task) => (task.teams.clone(), task.hazard_areas.clone()),
         _ => Default::default(),
@@ -391,7 +396,9 @@ pub fn row_of(record: &Record, warnings: Vec<Issue>, heads: Vec<[u8; 32]>) -> Re
         hazard_areas,
         body: record.to_json(),
         warnings,
-        heads,
+        heads: doc.get_heads().iter().map(|h| h.0).collect(),
+        conflicts,
+        review_since: document::set_at(doc, "review"),
     }
 }
 

@@ -305,8 +305,7 @@ async fn export(
 /// `quality`: one line per finding, or JSON.
 async fn quality(storage: SqliteStorage, task: Option<uuid::Uuid>, json: bool) -> Result<()> {
     let programme = domain::Programme::default();
-    let today = chrono::Utc::now().with_timezone(&programme.utc_offset).date_naive();
-    let report = server::quality_report::report(&storage, &programme, task, today).await?;
+    let report = server::quality_report::report(&storage, &programme, task, chrono::Utc::now()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

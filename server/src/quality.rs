@@ -1,22 +1,23 @@
 //! HQ's data-quality report over the records of one task: invalid polygons, overlapping worked areas, finds outside
-//! their worked area, duplicate find candidates, records carrying warnings and records stuck in review.
+//! their worked area, duplicate find candidates, records carrying warnings, open conflicts and records stuck in
+//! review.
 //!
 //! Ingress validates a pushed record only against the records it links to, not against its siblings, so this is
 //! where HQ sees overlaps and duplicates. Every geometric finding comes from the domain's own rules
 //! (`domain::validation::validate`), run with the same neighbourhood a device gathers, so the report and the devices
 //! always agree. Pure: no IO, no async, no storage; the caller hands in the records.
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveTime, Utc};
 use domain::geometry::bounding_box;
 use domain::vocabulary::ReviewStatus;
-use domain::{Context, Issue, Programme, Record, RecordBody, RecordType, Related, Rule, Severity};
+use domain::{Context, FieldConflict, Issue, Programme, Record, RecordBody, RecordType, Related, Rule, Severity};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-/// A record still in draft, submitted or returned more than this many days after its date of information is stuck in
-/// review. A week is the programme's late-entry limit (`Programme::late_entry_days`): a record that has waited longer
-/// than a late entry is allowed to has stalled somewhere between the team, the supervisor and HQ.
+/// A record still in draft, submitted or returned more than this many days after its review status was set is stuck
+/// in review. A week is the programme's late-entry limit (`Programme::late_entry_days`): a record that has waited
+/// longer than a late entry is allowed to has stalled somewhere between the team, the supervisor and HQ.
 pub const STUCK_IN_REVIEW_DAYS: i64 = 7;
 
 /// How far around a record's bounding box siblings are looked for, in metres, as the device does
@@ -24,11 +25,15 @@ pub const STUCK_IN_REVIEW_DAYS: i64 = 7;
 const SIBLING_MARGIN_M: f64 = 2.0;
 const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
 
-/// One record as the server stores it: the record and the warnings stored with it when it was last validated.
+/// One record as the server stores it: the record, the warnings stored with it when it was last validated, and what
+/// the server read off its document (see `storage::RecordRow`).
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
     pub record: Record,
     pub warnings: Vec<Issue>,
+    pub conflicts: Vec<FieldConflict>,
+    /// When its review status was set (the setting device's clock); None reads as its date of information.
+    pub review_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -39,6 +44,7 @@ pub enum FindingKind {
     FindOutsideWorkedArea,
     DuplicateFindCandidate,
     CarriesWarnings,
+    OpenConflict,
     StuckInReview,
 }
 
@@ -62,18 +68,15 @@ pub struct QualityReport {
     pub findings: Vec<Finding>,
 }
 
-/// The data-quality report of one task. `records` holds the task, every record of it (daily reports, worked areas,
-/// finds, demolitions, QA, completion reports) and the hazard areas it covers. Void records are left out.
-///
-/// "Stuck in review" measures age from the record's `date_of_information`, the only date every record has: the
-/// server does not yet pass in when a record was submitted, and a record cannot have been submitted before the day
-/// it describes, so this overstates the wait by at most the entry delay.
-pub fn quality_report(programme: &Programme, records: &[StoredRecord], today: NaiveDate) -> QualityReport {
+/// The data-quality report of one task, as of `now`. `records` holds the task, every record of it (daily reports,
+/// worked areas, finds, demolitions, QA, completion reports) and the hazard areas it covers. Void records are left
+/// out.
+pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: DateTime<Utc>) -> QualityReport {
     let by_id: HashMap<Uuid, &Record> = records.iter().map(|s| (s.record.meta.id, &s.record)).collect();
     let live: Vec<&StoredRecord> = records.iter().filter(|s| s.record.meta.void.is_none()).collect();
     // Only the four geometric rules are read from the recomputed issues, and none of them reads when the record was
-    // entered; the start of `today` keeps the context deterministic.
-    let entered_at = today.and_time(NaiveTime::MIN).and_utc();
+    // entered.
+    let entered_at = now;
     let mut findings = Vec::new();
     let mut pairs: BTreeMap<(FindingKind, Uuid, Uuid), Finding> = BTreeMap::new();
 
@@ -187,16 +190,33 @@ pub fn quality_report(programme: &Programme, records: &[StoredRecord], today: Na
             ));
         }
 
+        if !stored.conflicts.is_empty() {
+            let detail = stored
+                .conflicts
+                .iter()
+                .map(describe_conflict)
+                .collect::<Vec<_>>()
+                .join("; ");
+            findings.push(finding(FindingKind::OpenConflict, record, None, None, detail));
+        }
+
         let waiting = matches!(
             record.meta.review,
             ReviewStatus::Draft | ReviewStatus::Submitted | ReviewStatus::Returned
         );
-        let age = (today - record.meta.date_of_information).num_days();
+        let (since, what) = match stored.review_since {
+            Some(since) => (since, "it was set"),
+            None => (
+                record.meta.date_of_information.and_time(NaiveTime::MIN).and_utc(),
+                "its date of information",
+            ),
+        };
+        let age = (now - since).num_days();
         if waiting && age > STUCK_IN_REVIEW_DAYS {
             let detail = format!(
-                "review is still {} {age} days after its date of information {}",
+                "review is still {} {age} days after {what} ({})",
                 record.meta.review.as_str(),
-                record.meta.date_of_information
+                since.format("%Y-%m-%d %H:%M UTC")
             );
             findings.push(finding(FindingKind::StuckInReview, record, None, None, detail));
         }
@@ -230,6 +250,20 @@ fn finding(kind: FindingKind, record: &Record, other: Option<Uuid>, rule: Option
 
 fn describe(issue: &Issue) -> String {
     format!("field `{}` = {}: {}", issue.field, issue.value, issue.message)
+}
+
+/// "`quantity`: 2 (A. Aliyev on Team 3 tablet) or 3 (R. Mammadova on Base camp laptop); a supervisor decides".
+fn describe_conflict(conflict: &FieldConflict) -> String {
+    let candidates = conflict
+        .candidates
+        .iter()
+        .map(|c| match &c.author {
+            Some(a) => format!("{} ({} on {})", c.value, a.user, a.device),
+            None => c.value.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
+    format!("`{}`: {candidates}; a supervisor decides", conflict.field)
 }
 
 /// The records `record` links to, and the hazard areas of a linked task, as ingress gathers them.
@@ -300,6 +334,7 @@ fn dependents(record: &Record, live: &[&StoredRecord]) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use serde_json::{Value, json};
 
     const TASK: &str = "01935f6e-0000-7000-8000-000000000031";
@@ -309,8 +344,11 @@ mod tests {
     const F1: &str = "01935f6e-0000-7000-8000-0000000000f1";
     const F2: &str = "01935f6e-0000-7000-8000-0000000000f2";
 
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, 11, 22).expect("valid date")
+    /// Noon on 2026-11-22.
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+            .expect("valid time")
+            .to_utc()
     }
 
     fn id(s: &str) -> Uuid {
@@ -322,6 +360,8 @@ mod tests {
         StoredRecord {
             record,
             warnings: Vec::new(),
+            conflicts: Vec::new(),
+            review_since: None,
         }
     }
 
@@ -371,7 +411,7 @@ mod tests {
 
     fn report(values: Vec<Value>) -> QualityReport {
         let records: Vec<StoredRecord> = values.into_iter().map(stored).collect();
-        quality_report(&Programme::default(), &records, today())
+        quality_report(&Programme::default(), &records, now())
     }
 
     fn of_kind(report: &QualityReport, kind: FindingKind) -> Vec<&Finding> {
@@ -476,7 +516,7 @@ mod tests {
             warning(Rule::AreaMismatch, "reported_area_m2"),
             warning(Rule::OutsideHazard, "shape"),
         ];
-        let r = quality_report(&Programme::default(), &records, today());
+        let r = quality_report(&Programme::default(), &records, now());
         let found = of_kind(&r, FindingKind::CarriesWarnings);
         assert_eq!(found.len(), 1, "{r:#?}");
         assert_eq!(found[0].record_id, id(WA2));
@@ -498,6 +538,70 @@ mod tests {
         assert_eq!(found.len(), 1, "{r:#?}");
         assert_eq!(found[0].record_id, id(F1));
         assert!(found[0].detail.contains("12 days"), "{}", found[0].detail);
+    }
+
+    #[test]
+    fn the_wait_in_review_runs_from_when_the_status_was_set() {
+        let mut records: Vec<StoredRecord> = clean().into_iter().map(stored).collect();
+        let days_ago = |days: i64| Some(now() - chrono::Duration::days(days) - chrono::Duration::hours(1));
+        // Found on the 20th but only submitted nine days ago (by its device's clock): stuck.
+        records[4].record.meta.review = ReviewStatus::Submitted;
+        records[4].review_since = days_ago(9);
+        // A draft from long ago, returned to the team two days ago: not stuck yet.
+        records[3].record.meta.review = ReviewStatus::Returned;
+        records[3].record.meta.date_of_information = NaiveDate::from_ymd_opt(2026, 10, 1).expect("valid date");
+        records[3].review_since = days_ago(2);
+        let r = quality_report(&Programme::default(), &records, now());
+        let found = of_kind(&r, FindingKind::StuckInReview);
+        assert_eq!(found.len(), 1, "{r:#?}");
+        assert_eq!(found[0].record_id, id(F1));
+        assert!(
+            found[0].detail.contains("9 days after it was set"),
+            "{}",
+            found[0].detail
+        );
+    }
+
+    #[test]
+    fn open_conflicts_are_reported_with_every_candidate_and_its_author() {
+        let mut records: Vec<StoredRecord> = clean().into_iter().map(stored).collect();
+        let candidate = |value: Value, user: &str, device: &str| domain::Candidate {
+            value,
+            author: Some(domain::Authorship {
+                device_id: Uuid::nil(),
+                device: device.into(),
+                user: user.into(),
+                action: "edit".into(),
+            }),
+            change: None,
+            winner: false,
+        };
+        records[4].conflicts = vec![
+            FieldConflict {
+                field: "category".into(),
+                candidates: vec![
+                    candidate(json!("uxo"), "A. Aliyev", "Team 3 tablet"),
+                    candidate(json!("at_mine"), "R. Mammadova", "Base camp laptop"),
+                ],
+            },
+            FieldConflict {
+                field: "quantity".into(),
+                candidates: vec![
+                    candidate(json!(1), "A. Aliyev", "Team 3 tablet"),
+                    candidate(json!(2), "R. Mammadova", "Base camp laptop"),
+                ],
+            },
+        ];
+        let r = quality_report(&Programme::default(), &records, now());
+        let found = of_kind(&r, FindingKind::OpenConflict);
+        assert_eq!(found.len(), 1, "one finding per record: {r:#?}");
+        assert_eq!(found[0].record_id, id(F1));
+        assert_eq!(
+            found[0].detail,
+            "`category`: \"uxo\" (A. Aliyev on Team 3 tablet) or \"at_mine\" (R. Mammadova on Base camp laptop); \
+             a supervisor decides; `quantity`: 1 (A. Aliyev on Team 3 tablet) or 2 (R. Mammadova on Base camp \
+             laptop); a supervisor decides"
+        );
     }
 
     #[test]

@@ -4,17 +4,17 @@
 
 use crate::quality::{QualityReport, StoredRecord, quality_report};
 use crate::storage::{RecordRow, Storage, StorageError};
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use domain::{Programme, Record, RecordType};
 use std::collections::HashSet;
 use uuid::Uuid;
 
-/// The report of one task, or of every task when `task` is None, in task id order.
+/// The report of one task, or of every task when `task` is None, in task id order, as of `now`.
 pub async fn report<S: Storage>(
     storage: &S,
     programme: &Programme,
     task: Option<Uuid>,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<QualityReport, StorageError> {
     let tasks = match task {
         Some(task) => vec![task],
@@ -43,7 +43,7 @@ pub async fn report<S: Storage>(
             rows.extend(storage.record(hazard).await?);
         }
         let records = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-        add(quality_report(programme, &records, today), &mut all);
+        add(quality_report(programme, &records, now), &mut all);
     }
     if task.is_none() {
         for hazard in storage.record_ids(RecordType::HazardArea).await? {
@@ -56,7 +56,7 @@ pub async fn report<S: Storage>(
                 .iter()
                 .map(stored)
                 .collect::<Result<Vec<_>, _>>()?;
-            add(quality_report(programme, &records, today), &mut all);
+            add(quality_report(programme, &records, now), &mut all);
         }
     }
     Ok(all)
@@ -68,5 +68,7 @@ fn stored(row: &RecordRow) -> Result<StoredRecord, StorageError> {
     Ok(StoredRecord {
         record,
         warnings: row.warnings.clone(),
+        conflicts: row.conflicts.clone(),
+        review_since: row.review_since,
     })
 }

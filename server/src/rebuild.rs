@@ -18,7 +18,7 @@
 use crate::documents::DocumentCache;
 use crate::ingress::{related, row_of};
 use crate::staging::Staging;
-use crate::storage::{Batch, Ingest, Storage, StorageError};
+use crate::storage::{Batch, Ingest, RecordRow, Storage, StorageError};
 use automerge::{Automerge, Change};
 use chrono::{DateTime, Utc};
 use domain::{Programme, Record, document};
@@ -65,9 +65,8 @@ pub async fn rebuild<S: Storage>(
         let changes = storage.document_changes(id).await?;
         summary.changes += changes.len() as u64;
         let doc = document_of(id, changes)?;
-        let record = document::materialize(&doc)
-            .map(|m| m.record)
-            .map_err(|e| StorageError::Damaged(format!("record {id} in the log: {e}")))?;
+        let domain::Materialized { record, conflicts } =
+            document::materialize(&doc).map_err(|e| StorageError::Damaged(format!("record {id} in the log: {e}")))?;
         if record.id() != id {
             return Err(StorageError::Damaged(format!(
                 "the log's changes of record {id} make record {}",
@@ -75,10 +74,8 @@ pub async fn rebuild<S: Storage>(
             )));
         }
         entered_at.push(document::entered_at(&doc));
-        let heads = doc.get_heads().iter().map(|h| h.0).collect();
-        batch
-            .ingests
-            .push(rewrite(&record, Vec::new(), heads, Some(doc.save())));
+        let row = row_of(&record, Vec::new(), conflicts, &doc);
+        batch.ingests.push(rewrite(&record, row, Some(doc.save())));
         if batch.ingests.len() == BATCH {
             storage.append(std::mem::take(&mut batch)).await?;
             progress(RebuildProgress {
@@ -99,7 +96,7 @@ pub async fn rebuild<S: Storage>(
     let mut cache = DocumentCache::new(1);
     let mut batch = Batch::default();
     for (done, (&id, entered_at)) in ids.iter().zip(entered_at).enumerate() {
-        let row = storage
+        let mut row = storage
             .record(id)
             .await?
             .ok_or_else(|| StorageError::Damaged(format!("record {id} is missing after its rebuild")))?;
@@ -118,7 +115,8 @@ pub async fn rebuild<S: Storage>(
                 record.meta.label
             );
         }
-        batch.ingests.push(rewrite(&record, issues, row.heads, None));
+        row.warnings = issues;
+        batch.ingests.push(rewrite(&record, row, None));
         if batch.ingests.len() == BATCH {
             storage.append(std::mem::take(&mut batch)).await?;
         }
@@ -142,9 +140,9 @@ pub async fn rebuild<S: Storage>(
 
 /// What rewrites a record's derived rows: its row, its layer row and (when given) its snapshot. No change is
 /// appended: the log already holds them all.
-fn rewrite(record: &Record, warnings: Vec<domain::Issue>, heads: Vec<[u8; 32]>, snapshot: Option<Vec<u8>>) -> Ingest {
+fn rewrite(record: &Record, row: RecordRow, snapshot: Option<Vec<u8>>) -> Ingest {
     Ingest {
-        record: row_of(record, warnings, heads),
+        record: row,
         changes: Vec::new(),
         device_id: Uuid::nil(),
         received_at: Utc::now(),

@@ -7,7 +7,7 @@
 //! unless its URL is set) and add `mod postgres { conformance!(super::Postgres); }`.
 
 use chrono::{DateTime, TimeZone, Utc};
-use domain::{Issue, RecordType, Rule, Severity};
+use domain::{Candidate, FieldConflict, Issue, RecordType, Rule, Severity};
 use serde_json::json;
 use server::storage::{
     Batch, Device, Grant, Ingest, LogChange, NewChange, NewDevice, NewQuarantined, Page, RecordRow, Role,
@@ -187,6 +187,8 @@ fn task(id: Uuid, team_names: &[&str], hazards: &[Uuid]) -> RecordRow {
         body: json!({ "teams": team_names, "hazard_areas": hazards }),
         warnings: vec![],
         heads: vec![],
+        conflicts: vec![],
+        review_since: None,
     }
 }
 
@@ -200,6 +202,22 @@ fn record_in(id: Uuid, record_type: RecordType, task_id: Option<Uuid>) -> Record
         body: json!({ "type": record_type.as_str(), "task": task_id }),
         warnings: vec![],
         heads: vec![],
+        conflicts: vec![open_conflict()],
+        review_since: DateTime::from_timestamp(1_780_000_000, 0),
+    }
+}
+
+/// Two devices set a quantity concurrently: every record row carries one, so that each read-back checks it.
+fn open_conflict() -> FieldConflict {
+    let candidate = |quantity: i64, winner: bool| Candidate {
+        value: json!(quantity),
+        author: None,
+        change: None,
+        winner,
+    };
+    FieldConflict {
+        field: "quantity".into(),
+        candidates: vec![candidate(1, false), candidate(2, true)],
     }
 }
 

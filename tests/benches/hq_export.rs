@@ -312,10 +312,10 @@ async fn fill(data: &Path, records: usize) {
             moved(&mut record, (round % 50.0) * 0.0035, (round / 50.0).floor() * 0.0027);
             record.meta.id = Uuid::from_u128(((record_type as u128) << 64) | (i as u128 + 1));
             record.meta.label = format!("{}-{i}", record.meta.label);
-            let (_, change) = document::create(&record, actor.clone(), &author, 1_780_000_000).unwrap();
+            let (doc, change) = document::create(&record, actor.clone(), &author, 1_780_000_000).unwrap();
             let hash = change.hash().0;
             batch.ingests.push(Ingest {
-                record: server::ingress::row_of(&record, vec![], vec![hash]),
+                record: server::ingress::row_of(&record, vec![], vec![], &doc),
                 changes: vec![NewChange {
                     hash,
                     bytes: change.raw_bytes().to_vec(),

@@ -77,3 +77,69 @@ fn the_quality_report_names_overlaps_duplicates_and_finds_outside_their_worked_a
     let (status, _) = get(&format!("{}/v1/hq/quality", server.url()), &token);
     assert_eq!(status, 403);
 }
+
+#[test]
+fn the_quality_report_lists_open_conflicts_until_decided_and_the_wait_in_review_since_the_status_was_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut tablet = store(&dir.path().join("tablet.db"), "Team 3 tablet", "A. Aliyev");
+    let (_, token) = server.enrol("tablet", &["Team 3"], DeviceRole::TeamLeader);
+    enrolled(&mut tablet, &server, &token);
+    let mut laptop = store(&dir.path().join("laptop.db"), "Base camp laptop", "R. Mammadova");
+    let (_, token) = server.enrol("laptop", &["Team 3"], DeviceRole::Supervisor);
+    enrolled(&mut laptop, &server, &token);
+    let (_, hq_token) = server.enrol("hq", &[], DeviceRole::Hq);
+    let (task, box_b3, find) = day_of_work(&mut tablet);
+    tablet.sync(|_| {}).unwrap();
+    laptop.sync(|_| {}).unwrap();
+
+    // Offline, the team leader and the supervisor count the find's items differently; both reach the server.
+    tablet.patch(find, &json!({"quantity": 2})).unwrap();
+    laptop.patch(find, &json!({"quantity": 3})).unwrap();
+    for device in [&mut tablet, &mut laptop] {
+        let report = device.sync(|_| {}).unwrap();
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    }
+    // Days later, by its own clock, the tablet submits the worked area for review.
+    tablet.set_clock(chrono::Utc::now);
+    tablet.patch(box_b3, &json!({"review": "submitted"})).unwrap();
+    tablet.sync(|_| {}).unwrap();
+
+    let url = format!("{}/v1/hq/quality", server.url());
+    let (status, body) = get(&url, &hq_token);
+    assert_eq!(status, 200, "{body}");
+    let of = |body: &Value, kind: &str, id: Uuid| -> Vec<String> {
+        body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == kind && f["record_id"] == id.to_string())
+            .map(|f| f["detail"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let conflict = of(&body, "open_conflict", find);
+    assert_eq!(conflict.len(), 1, "{body}");
+    for part in [
+        "`quantity`",
+        "2 (A. Aliyev on Team 3 tablet)",
+        "3 (R. Mammadova on Base camp laptop)",
+    ] {
+        assert!(conflict[0].contains(part), "{part} in {}", conflict[0]);
+    }
+    // The task has been a draft since the tablet entered it at noon on the 20th (more than a week before any day
+    // this test runs); the worked area was submitted just now.
+    let task_wait = of(&body, "stuck_in_review", task);
+    assert_eq!(task_wait.len(), 1, "{body}");
+    assert!(
+        task_wait[0].contains("draft") && task_wait[0].contains("(2026-11-20 12:00 UTC)"),
+        "{task_wait:?}"
+    );
+    assert!(of(&body, "stuck_in_review", box_b3).is_empty(), "{body}");
+
+    // The supervisor decides; the finding is gone once the decision reaches the server.
+    laptop.sync(|_| {}).unwrap();
+    laptop.resolve(find, &[("quantity".to_string(), json!(3))]).unwrap();
+    laptop.sync(|_| {}).unwrap();
+    let (_, body) = get(&url, &hq_token);
+    assert!(of(&body, "open_conflict", find).is_empty(), "{body}");
+}

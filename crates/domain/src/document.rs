@@ -178,6 +178,15 @@ pub fn entered_at(doc: &Automerge) -> Option<chrono::DateTime<chrono::Utc>> {
         .and_then(|c| chrono::DateTime::from_timestamp(c.timestamp, 0))
 }
 
+/// When the winning value of a root field was set: the time the change that set it claims (that device's clock).
+/// None when the field was never set. An edit writes only the fields it changes (see [`edit`]), so this is when the
+/// value took effect, not the record's last edit: for `review`, when the record was submitted, returned or approved.
+pub fn set_at(doc: &Automerge, field: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (_, op) = doc.get(ROOT, field).ok()??;
+    let change = doc.get_change_by_hash(&doc.hash_for_opid(&op)?)?;
+    chrono::DateTime::from_timestamp(change.timestamp(), 0)
+}
+
 /// The record type a document holds.
 pub fn record_type(doc: &Automerge) -> Result<RecordType, DocumentError> {
     match doc.get(ROOT, "type")? {
@@ -462,4 +471,34 @@ fn from_scalar(value: &ScalarValue) -> Result<Value, DocumentError> {
             .map_err(|e| DocumentError::NotARecord(format!("atomic value is not JSON: {e}")))?,
         other => return Err(DocumentError::NotARecord(format!("unexpected value {other}"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocabulary::ReviewStatus;
+
+    #[test]
+    fn set_at_is_when_the_winning_value_was_written_not_the_last_edit() {
+        let json: Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).expect("example");
+        let mut find = Record::from_json(json, Uuid::now_v7()).expect("valid find");
+        let author = Authorship {
+            device_id: Uuid::nil(),
+            device: "Team 3 tablet".into(),
+            user: "A. Aliyev".into(),
+            action: "edit".into(),
+        };
+        let (mut doc, _) = create(&find, ActorId::random(), &author, 1_000).expect("created");
+        assert_eq!(set_at(&doc, "review").map(|t| t.timestamp()), Some(1_000));
+
+        find.meta.review = ReviewStatus::Submitted;
+        edit(&mut doc, &find, &author, 2_000).expect("submitted");
+        if let crate::RecordBody::Find(f) = &mut find.body {
+            f.depth_cm = 9;
+        }
+        edit(&mut doc, &find, &author, 3_000).expect("depth corrected");
+        assert_eq!(set_at(&doc, "review").map(|t| t.timestamp()), Some(2_000));
+        assert_eq!(set_at(&doc, "depth_cm").map(|t| t.timestamp()), Some(3_000));
+        assert_eq!(set_at(&doc, "no_such_field"), None);
+    }
 }

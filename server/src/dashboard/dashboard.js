@@ -169,6 +169,9 @@ async function record(id) {
     element("h3", {}, "As the server holds it"), table(["Field", "Value"], fields),
     element("h3", {}, `Warnings (${r.warnings.length})`),
     table(["Rule", "Field", "Message"], r.warnings.map((w) => [w.rule, w.field, w.message])),
+    element("h3", {}, `Open conflicts (${r.conflicts.length}): a supervisor decides`),
+    table(["Field", "Candidates"], r.conflicts.map((c) => [c.field, c.candidates.map((v) =>
+      `${JSON.stringify(v.value)}${v.author ? ` (${v.author.user}, ${v.author.device})` : ""}`).join(" or ")])),
     element("h3", {}, `History (${history.length} changes)`),
     element("div", { id: "history" }, table(["When (device clock, UTC)", "Who", "Changed"], history)),
   ];

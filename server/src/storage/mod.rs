@@ -14,7 +14,7 @@ mod sqlite_statistics;
 pub use sqlite::SqliteStorage;
 
 use chrono::{DateTime, Utc};
-use domain::{Issue, RecordType};
+use domain::{FieldConflict, Issue, RecordType};
 use std::collections::BTreeSet;
 use std::future::Future;
 use uuid::Uuid;
@@ -105,6 +105,10 @@ pub struct RecordRow {
     pub warnings: Vec<Issue>,
     /// The heads of the record's document (32-byte change hashes): recovery compares them with a device's.
     pub heads: Vec<[u8; 32]>,
+    /// Fields devices set concurrently, each with every candidate value, until a supervisor decides them.
+    pub conflicts: Vec<FieldConflict>,
+    /// When the record's current review status was set, by the clock of the device that set it.
+    pub review_since: Option<DateTime<Utc>>,
 }
 
 /// A change to append, with its hash (SHA-256 of its bytes, as Automerge defines it).

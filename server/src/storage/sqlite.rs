@@ -22,6 +22,7 @@ use uuid::Uuid;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_server.sql"),
     include_str!("../../migrations/sqlite/0002_recovery.sql"),
+    include_str!("../../migrations/sqlite/0003_review_and_conflicts.sql"),
 ];
 
 const FILE_NAME: &str = "fieldsync-server.db";
@@ -54,7 +55,7 @@ const EXPAND_RECORD: &str = "SELECT l.seq, l.record_id, l.bytes FROM log AS l \
      AND EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = ?1 AND (r.task_id IS NULL \
          OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?3) AS j WHERE t.task_id = r.task_id AND t.team = j.value)))";
 
-const RECORD_COLUMNS: &str = "record_id, record_type, task_id, body, warnings, heads";
+const RECORD_COLUMNS: &str = "record_id, record_type, task_id, body, warnings, heads, conflicts, review_since";
 
 /// Records visible to a set of teams (`?1`, a JSON array): task-less ones, and those of a task listing a team.
 const HEADS_TEAMS: &str = "SELECT r.record_id, r.task_id, r.heads FROM records AS r \
@@ -192,8 +193,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let done = usize::try_from(version).map_err(|_| StorageError::Damaged(format!("schema version {version}")))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         tx.execute_batch(sql)?;
-        if i == 1 {
-            fill_missing_heads(&tx)?;
+        match i {
+            1 => fill_missing_heads(&tx)?,
+            2 => fill_review_and_conflicts(&tx)?,
+            _ => {}
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
@@ -204,8 +207,39 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
 
 /// Migration 0002: records written before heads were stored get them from their changes in the log.
 fn fill_missing_heads(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    for_each_logged_document(tx, "SELECT record_id FROM records WHERE heads = x''", |id, doc| {
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        tx.execute(
+            "UPDATE records SET heads = ?2 WHERE record_id = ?1",
+            params![id, heads_blob(&heads)],
+        )?;
+        Ok(())
+    })
+}
+
+/// Migration 0003: records written before their open conflicts and review time were stored get them from their
+/// changes in the log.
+fn fill_review_and_conflicts(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    for_each_logged_document(tx, "SELECT record_id FROM records", |id, doc| {
+        let conflicts =
+            domain::document::conflicts(doc).map_err(|e| StorageError::Damaged(format!("document {id}: {e}")))?;
+        let review_since = domain::document::set_at(doc, "review");
+        tx.execute(
+            "UPDATE records SET conflicts = ?2, review_since = ?3 WHERE record_id = ?1",
+            params![id, json_text(&conflicts)?, review_since.as_ref().map(time_text)],
+        )?;
+        Ok(())
+    })
+}
+
+/// Loads, one at a time, the document of each record `ids_sql` selects from its changes in the log.
+fn for_each_logged_document(
+    tx: &Transaction<'_>,
+    ids_sql: &str,
+    mut each: impl FnMut(&str, &automerge::Automerge) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
     let ids = tx
-        .prepare("SELECT record_id FROM records WHERE heads = x''")?
+        .prepare(ids_sql)?
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     for id in ids {
@@ -220,11 +254,7 @@ fn fill_missing_heads(tx: &Transaction<'_>) -> Result<(), StorageError> {
         let mut doc = automerge::Automerge::new();
         doc.apply_changes(changes)
             .map_err(|e| StorageError::Damaged(format!("document {id}: {e}")))?;
-        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-        tx.execute(
-            "UPDATE records SET heads = ?2 WHERE record_id = ?1",
-            params![id, heads_blob(&heads)],
-        )?;
+        each(&id, &doc)?;
     }
     Ok(())
 }
@@ -642,12 +672,14 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
     }
 
     tx.prepare_cached(
-        "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings, heads) \
+        "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings, heads, conflicts, \
+             review_since) \
          VALUES (?1, ?2, ?3, \
-             COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5, ?6) \
+             COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, \
              task_id = excluded.task_id, last_seq = excluded.last_seq, body = excluded.body, \
-             warnings = excluded.warnings, heads = excluded.heads",
+             warnings = excluded.warnings, heads = excluded.heads, conflicts = excluded.conflicts, \
+             review_since = excluded.review_since",
     )?
     .execute(params![
         record_id,
@@ -656,6 +688,8 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
         json_text(&record.body)?,
         json_text(&record.warnings)?,
         heads_blob(&record.heads),
+        json_text(&record.conflicts)?,
+        record.review_since.as_ref().map(time_text),
     ])?;
 
     if record.record_type == RecordType::Task {
@@ -940,6 +974,8 @@ struct RawRecord {
     body: String,
     warnings: String,
     heads: Vec<u8>,
+    conflicts: String,
+    review_since: Option<String>,
 }
 
 impl RawRecord {
@@ -951,6 +987,8 @@ impl RawRecord {
             body: row.get(3)?,
             warnings: row.get(4)?,
             heads: row.get(5)?,
+            conflicts: row.get(6)?,
+            review_since: row.get(7)?,
         })
     }
 
@@ -978,6 +1016,12 @@ impl RawRecord {
             body: parse_json(&self.body, "record body")?,
             warnings: parse_json::<Vec<Issue>>(&self.warnings, "record warnings")?,
             heads: parse_heads(&self.heads)?,
+            conflicts: parse_json(&self.conflicts, "record conflicts")?,
+            review_since: self
+                .review_since
+                .as_deref()
+                .map(|t| parse_time(t, "record review_since"))
+                .transpose()?,
         })
     }
 }
@@ -1023,11 +1067,12 @@ mod tests {
         let storage = SqliteStorage::open(dir.path()).unwrap();
         let json: serde_json::Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).unwrap();
         let find = Record::from_json(json, Uuid::now_v7()).unwrap();
+        let (doc, change) = domain::document::create(&find, automerge::ActorId::random(), &author(), 1_000).unwrap();
         let ingest = Ingest {
-            record: crate::ingress::row_of(&find, vec![], vec![[1; 32]]),
+            record: crate::ingress::row_of(&find, vec![], vec![], &doc),
             changes: vec![super::super::NewChange {
-                hash: [1; 32],
-                bytes: b"change".to_vec(),
+                hash: change.hash().0,
+                bytes: change.raw_bytes().to_vec(),
             }],
             device_id: Uuid::now_v7(),
             received_at: Utc::now(),
@@ -1083,39 +1128,74 @@ mod tests {
         assert_eq!(read(dir.path()), expected);
     }
 
-    /// A data directory of schema 1 (no heads) gets each record's heads from its changes when migrated.
+    fn author() -> domain::Authorship {
+        domain::Authorship {
+            device_id: Uuid::nil(),
+            device: "Team 3 tablet".into(),
+            user: "A. Aliyev".into(),
+            action: "create".into(),
+        }
+    }
+
+    /// A data directory of schema 1 gets each record's heads (0002), open conflicts and review time (0003) from
+    /// its changes when migrated.
     #[test]
-    fn migrating_fills_in_the_heads_of_existing_records() {
-        use automerge::transaction::Transactable;
-        let mut doc = automerge::Automerge::new();
-        let mut tx = doc.transaction();
-        tx.put(automerge::ROOT, "label", "F-1").unwrap();
-        tx.commit();
-        let change = doc.get_changes(&[]).into_iter().next().unwrap().clone();
+    fn migrating_fills_in_what_later_schemas_read_off_each_document() {
+        let json: serde_json::Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).unwrap();
+        let find = Record::from_json(json, Uuid::now_v7()).unwrap();
+        let (mut tablet, _) = domain::document::create(&find, automerge::ActorId::random(), &author(), 1_000).unwrap();
+        // The supervisor's laptop and the tablet change the quantity concurrently.
+        let mut laptop = tablet.fork().with_actor(automerge::ActorId::random());
+        let mut edited = find.clone();
+        for (doc, quantity, time) in [(&mut tablet, 2, 2_000), (&mut laptop, 3, 2_100)] {
+            if let domain::RecordBody::Find(f) = &mut edited.body {
+                f.quantity = quantity;
+            }
+            domain::document::edit(doc, &edited, &author(), time).unwrap();
+        }
+        tablet.merge(&mut laptop).unwrap();
+        let changes = tablet.get_changes(&[]);
+        assert_eq!(changes.len(), 3);
 
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
+        let id = find.id().to_string();
+        for change in &changes {
+            conn.execute(
+                "INSERT INTO log (kind, record_id, hash, bytes, device_id, received_at) \
+                 VALUES ('change', ?1, ?2, ?3, 'd1', '2026-11-20T12:00:00Z')",
+                params![id, &change.hash().0[..], change.raw_bytes()],
+            )
+            .unwrap();
+        }
         // A real record body: opening also fills HQ's tables from `records`.
-        let id = Uuid::now_v7().to_string();
-        let body = include_str!("../../../docs/examples/find.json");
-        conn.execute(
-            "INSERT INTO log (kind, record_id, hash, bytes, device_id, received_at) \
-             VALUES ('change', ?1, ?2, ?3, 'd1', '2026-11-20T12:00:00Z')",
-            params![id, &change.hash().0[..], change.raw_bytes()],
-        )
-        .unwrap();
         conn.execute(
             "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings) \
-             VALUES (?1, 'find', NULL, 1, ?2, '[]')",
-            params![id, body],
+             VALUES (?1, 'find', NULL, 3, ?2, '[]')",
+            params![id, find.to_json().to_string()],
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let heads: Vec<u8> = conn
-            .query_row("SELECT heads FROM records WHERE record_id = ?1", [&id], |r| r.get(0))
+
+        let (heads, conflicts, review_since): (Vec<u8>, String, Option<String>) = conn
+            .query_row(
+                "SELECT heads, conflicts, review_since FROM records WHERE record_id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
-        assert_eq!(heads, change.hash().0.to_vec());
+        let expected: Vec<[u8; 32]> = tablet.get_heads().iter().map(|h| h.0).collect();
+        assert_eq!(expected.len(), 2);
+        assert_eq!(heads, heads_blob(&expected));
+        let conflicts: Vec<domain::FieldConflict> = serde_json::from_str(&conflicts).unwrap();
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].field, "quantity");
+        let mut values: Vec<_> = conflicts[0].candidates.iter().map(|c| c.value.clone()).collect();
+        values.sort_by_key(|v| v.as_i64());
+        assert_eq!(values, vec![serde_json::json!(2), serde_json::json!(3)]);
+        // The review status was set when the tablet created the find; neither edit touched it.
+        assert_eq!(review_since.as_deref(), Some("1970-01-01T00:16:40Z"));
     }
 
     /// The query plan of `sql`, one line per step, indented by depth.
