@@ -139,10 +139,21 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
         dom.contains(&format!("History ({} changes)", edited.versions.len())),
         "the record page shows its history"
     );
+    let conflicts = record["conflicts"].as_array().unwrap().len();
+    assert!(
+        dom.contains(&format!("Open conflicts ({conflicts}): a supervisor decides")),
+        "the record page shows its open conflicts"
+    );
 
     // Screenshots, kept for a person to look at.
-    for view in ["overview", "map", "map/limit=20"] {
-        let png = artifacts.join(format!("dashboard-{}.png", view.replace(['/', '='], "-")));
+    let record_view = format!("record/{id}");
+    for (name, view) in [
+        ("overview", "overview"),
+        ("map", "map"),
+        ("map-limit-20", "map/limit=20"),
+        ("record", record_view.as_str()),
+    ] {
+        let png = artifacts.join(format!("dashboard-{name}.png"));
         let _ = std::fs::remove_file(&png);
         chromium(
             &profile,
