@@ -1,6 +1,18 @@
 //! `fieldsync-server`: serve the sync protocol on an embedded SQLite data directory, enrol devices, review
 //! quarantine. `main` alone picks the storage backend.
 
+/// `println!` that ends the program quietly when standard output is closed (`fieldsync-server device list | head`)
+/// instead of panicking as `println!` does: the reader has had what it wanted. Any other failure to write is an
+/// error.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use server::config::Settings;
@@ -199,25 +211,25 @@ async fn device(storage: SqliteStorage, command: DeviceCommand) -> Result<()> {
                     token_hash: server::auth::token_hash(&token),
                 })
                 .await?;
-            println!(
+            outln!(
                 "enrolled {} ({}) as {}; teams: {}",
                 device.name,
                 device.id,
                 role.as_str(),
                 join(&device.teams)
             );
-            println!("token (shown once; give it to the device with `fieldsync enroll`):\n{token}");
+            outln!("token (shown once; give it to the device with `fieldsync enroll`):\n{token}");
             if !no_qr {
-                println!("{}", server::enrollment::qr(&token)?);
+                outln!("{}", server::enrollment::qr(&token)?);
             }
         }
         DeviceCommand::List => {
-            println!("{:<38} {:<24} {:<12} {:<24} STATUS", "ID", "NAME", "ROLE", "TEAMS");
+            outln!("{:<38} {:<24} {:<12} {:<24} STATUS", "ID", "NAME", "ROLE", "TEAMS");
             for d in storage.devices().await? {
                 let status = d
                     .revoked_at
                     .map_or("active".to_string(), |at| format!("revoked {}", at.to_rfc3339()));
-                println!(
+                outln!(
                     "{:<38} {:<24} {:<12} {:<24} {status}",
                     d.id,
                     d.name,
@@ -228,7 +240,7 @@ async fn device(storage: SqliteStorage, command: DeviceCommand) -> Result<()> {
         }
         DeviceCommand::Revoke { device_id } => {
             if storage.revoke_device(device_id, chrono::Utc::now()).await? {
-                println!("revoked {device_id}: its token no longer works");
+                outln!("revoked {device_id}: its token no longer works");
             } else {
                 anyhow::bail!("no active device {device_id} (see `fieldsync-server device list`)");
             }
@@ -241,7 +253,7 @@ async fn quarantine(storage: SqliteStorage) -> Result<()> {
     let items = storage.quarantined().await?;
     for q in &items {
         let i = &q.item;
-        println!(
+        outln!(
             "#{} {} record {} from device {}: [{}] {}",
             q.id,
             i.received_at.to_rfc3339(),
@@ -251,10 +263,10 @@ async fn quarantine(storage: SqliteStorage) -> Result<()> {
             i.message
         );
         for issue in &i.issues {
-            println!("    {issue}");
+            outln!("    {issue}");
         }
     }
-    println!("{} quarantined change(s)", items.len());
+    outln!("{} quarantined change(s)", items.len());
     Ok(())
 }
 
@@ -293,7 +305,7 @@ async fn export(
         .export(request, |layer, count| eprintln!("{layer}: {count} features"))
         .await?;
     let total: u64 = summary.layers.iter().map(|(_, n)| n).sum();
-    println!(
+    outln!(
         "wrote {total} features in {} layer(s) to {} in {:.1} s",
         summary.layers.len(),
         out.display(),
@@ -307,12 +319,12 @@ async fn quality(storage: SqliteStorage, task: Option<uuid::Uuid>, json: bool) -
     let programme = domain::Programme::default();
     let report = server::quality_report::report(&storage, &programme, task, chrono::Utc::now()).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     for f in &report.findings {
         let kind = serde_json::to_value(f.kind)?;
-        println!(
+        outln!(
             "{:<26} {} {:<14} {}",
             kind.as_str().unwrap_or_default(),
             f.record_type,
@@ -320,7 +332,7 @@ async fn quality(storage: SqliteStorage, task: Option<uuid::Uuid>, json: bool) -
             f.detail
         );
     }
-    println!("{} finding(s)", report.findings.len());
+    outln!("{} finding(s)", report.findings.len());
     Ok(())
 }
 
@@ -342,7 +354,7 @@ async fn rebuild(storage: SqliteStorage, settings: &Settings) -> Result<()> {
     })
     .await
     .with_context(|| format!("the rebuild of {} stopped; run it again", settings.data_dir.display()))?;
-    println!(
+    outln!(
         "rebuilt {} records from {} changes in {:.1} s: {} carry warnings, {} break a rule today (kept)",
         summary.records,
         summary.changes,
@@ -357,26 +369,37 @@ async fn rebuild(storage: SqliteStorage, settings: &Settings) -> Result<()> {
 async fn stats(storage: SqliteStorage, filter: &server::statistics::Filter, json: bool) -> Result<()> {
     let stats = storage.statistics(filter).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(());
     }
     let h = &stats.headline;
-    println!(
+    outln!(
         "{:.2} ha cleared, {} AP mines, {} AT mines, {} UXO",
-        h.hectares_cleared, h.ap_mines, h.at_mines, h.uxo
+        h.hectares_cleared,
+        h.ap_mines,
+        h.at_mines,
+        h.uxo
     );
     let l = &stats.land_release;
-    println!(
+    outln!(
         "land released: {:.2} ha ({:.2} cleared, {:.2} reduced, {:.2} cancelled) in {} worked areas",
-        l.released_ha, l.cleared_ha, l.reduced_ha, l.cancelled_ha, l.worked_areas
+        l.released_ha,
+        l.cleared_ha,
+        l.reduced_ha,
+        l.cancelled_ha,
+        l.worked_areas
     );
-    println!(
+    outln!(
         "{:<24} {:>12} {:>12} {:>10} {:>14}",
-        "TEAM", "CLEARED HA", "RELEASED HA", "TEAM-DAYS", "M² / TEAM-DAY"
+        "TEAM",
+        "CLEARED HA",
+        "RELEASED HA",
+        "TEAM-DAYS",
+        "M² / TEAM-DAY"
     );
     for team in &stats.land_release_by_team {
         let days = stats.productivity.iter().find(|p| p.team == team.key);
-        println!(
+        outln!(
             "{:<24} {:>12.2} {:>12.2} {:>10} {:>14.0}",
             team.key,
             team.value.cleared_ha,
@@ -385,7 +408,7 @@ async fn stats(storage: SqliteStorage, filter: &server::statistics::Filter, json
             days.map_or(0.0, |p| p.m2_per_team_day)
         );
     }
-    println!("(--json for finds by model, disposals by method, and land released by task, method and month)");
+    outln!("(--json for finds by model, disposals by method, and land released by task, method and month)");
     Ok(())
 }
 
@@ -438,10 +461,10 @@ async fn demo(storage: SqliteStorage, settings: &Settings, scale: server::demo::
         report.warnings.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("HQ token (also in {}):\n{}", token_file.display(), enrolment.hq_token());
-    println!();
-    println!("Start the server:  fieldsync-server --data-dir {data_dir} serve");
-    println!(
+    outln!("HQ token (also in {}):\n{}", token_file.display(), enrolment.hq_token());
+    outln!();
+    outln!("Start the server:  fieldsync-server --data-dir {data_dir} serve");
+    outln!(
         "Sign in as HQ:     fieldsync --store hq.db init --device-name \"HQ laptop\" --user \"HQ\" && \\\n                   fieldsync --store hq.db enroll --server http://{} --token \"$(cat {})\"",
         settings.listen,
         token_file.display()
@@ -518,4 +541,13 @@ fn join(teams: &BTreeSet<String>) -> String {
     } else {
         teams.iter().cloned().collect::<Vec<_>>().join(", ")
     }
+}
+
+/// Where [`outln`] goes when standard output cannot be written.
+fn stdout_failed(error: std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {error}");
+    std::process::exit(1)
 }

@@ -26,12 +26,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         let store = Store::init(&cli.store, device_name, user)?;
         let id = store.identity();
         if cli.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"store": cli.store, "device_id": id.device_id, "device_name": id.device_name, "user": id.user})
             );
         } else {
-            println!(
+            outln!(
                 "created store {} for device {} ({}), user {}",
                 cli.store.display(),
                 id.device_name,
@@ -68,10 +68,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .iter()
                     .map(|s| json!({"id": s.id, "change": s.change, "warnings": s.warnings}))
                     .collect();
-                println!("{}", Value::Array(out));
+                outln!("{}", Value::Array(out));
             } else {
                 for s in &saved {
-                    println!("added {}", s.id);
+                    outln!("added {}", s.id);
                     output::issues(&s.warnings);
                 }
             }
@@ -111,7 +111,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             };
             let rows = store.list(&filter)?;
             if cli.json {
-                println!("{}", serde_json::to_string(&rows)?);
+                outln!("{}", serde_json::to_string(&rows)?);
             } else {
                 output::summaries(&rows);
             }
@@ -119,7 +119,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Show { record } => {
             let stored = store.get(store.resolve_reference(record)?)?;
             if cli.json {
-                println!("{}", output::stored_json(&stored));
+                outln!("{}", output::stored_json(&stored));
             } else {
                 output::stored(&stored);
             }
@@ -127,7 +127,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::History { record } => {
             let history = store.history(store.resolve_reference(record)?)?;
             if cli.json {
-                println!("{}", serde_json::to_string(&history)?);
+                outln!("{}", serde_json::to_string(&history)?);
             } else {
                 output::history(&history);
             }
@@ -139,12 +139,12 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     .iter()
                     .map(|(s, c)| json!({"record": s.id, "label": s.label, "conflicts": c}))
                     .collect();
-                println!("{}", Value::Array(out));
+                outln!("{}", Value::Array(out));
             } else if conflicts.is_empty() {
-                println!("no conflicts");
+                outln!("no conflicts");
             } else {
                 for (summary, fields) in &conflicts {
-                    println!("{} {} ({})", summary.record_type.as_str(), summary.label, summary.id);
+                    outln!("{} {} ({})", summary.record_type.as_str(), summary.label, summary.id);
                     output::conflicts(fields);
                 }
             }
@@ -188,7 +188,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             };
             std::fs::write(file, serde_json::to_vec(&bundle)?)
                 .with_context(|| format!("cannot write {}", file.display()))?;
-            println!(
+            outln!(
                 "wrote {count} changes of {} records to {}",
                 bundle.documents.len(),
                 file.display()
@@ -208,47 +208,47 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             }
             let report = store.import_changes(&bundle.documents)?;
             if cli.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"new_changes": report.new_changes, "records_changed": report.records_changed, "incomplete": report.incomplete})
                 );
             } else {
-                println!(
+                outln!(
                     "merged {} new changes into {} records",
                     report.new_changes,
                     report.records_changed.len()
                 );
                 for (id, why) in &report.incomplete {
-                    println!("  not shown yet: {id}: {why}");
+                    outln!("  not shown yet: {id}: {why}");
                 }
             }
         }
         Command::Enroll { server, token } => {
             store.enroll(server, token)?;
-            println!("enrolled with {server}");
+            outln!("enrolled with {server}");
             sync(cli, &mut store)?;
         }
         Command::Sync => sync(cli, &mut store)?,
         Command::Status => {
             let status = store.sync_status()?;
             if cli.json {
-                println!("{}", serde_json::to_string(&status)?);
+                outln!("{}", serde_json::to_string(&status)?);
             } else {
-                println!(
+                outln!(
                     "server: {}",
                     status.server.as_deref().unwrap_or("not enrolled (fieldsync enroll)")
                 );
-                println!("last sync: {}", status.last_sync.as_deref().unwrap_or("never"));
+                outln!("last sync: {}", status.last_sync.as_deref().unwrap_or("never"));
                 let waiting: usize = status.unacknowledged.values().sum();
-                println!(
+                outln!(
                     "{waiting} change(s) of {} record(s) not yet acknowledged by the server",
                     status.unacknowledged.len()
                 );
                 for (label, count) in &status.unacknowledged {
-                    println!("  {label}: {count}");
+                    outln!("  {label}: {count}");
                 }
                 for r in &status.rejected {
-                    println!(
+                    outln!(
                         "refused: {} [{:?}] {}",
                         r.label.as_deref().unwrap_or("?"),
                         r.code,
@@ -260,9 +260,11 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
         Command::Compact => {
             let report = store.compact()?;
-            println!(
+            outln!(
                 "compacted {} documents: {} change rows removed, {} kept (not yet acknowledged by a server, or waiting for earlier changes)",
-                report.documents, report.change_rows_removed, report.change_rows_kept
+                report.documents,
+                report.change_rows_removed,
+                report.change_rows_kept
             );
         }
     }
@@ -283,12 +285,12 @@ fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
         }
     })?;
     if cli.json {
-        println!(
+        outln!(
             "{}",
             json!({"requests": report.requests, "accepted": report.accepted, "rejected": report.rejected, "received": report.pulled, "records_changed": report.records_changed, "cursor": report.cursor})
         );
     } else {
-        println!(
+        outln!(
             "synced: {} change(s) accepted, {} refused, {} received ({} record(s) changed) in {} request(s)",
             report.accepted,
             report.rejected.len(),
@@ -297,7 +299,7 @@ fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
             report.requests
         );
         for r in &report.rejected {
-            println!("refused: record {} [{:?}] {}", r.record_id, r.code, r.message);
+            outln!("refused: record {} [{:?}] {}", r.record_id, r.code, r.message);
             output::issues(&r.issues);
         }
     }
@@ -306,14 +308,14 @@ fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
 
 fn report_saved(cli: &Cli, saved: &client_core::Saved, verb: &str) {
     if cli.json {
-        println!(
+        outln!(
             "{}",
             json!({"id": saved.id, "change": saved.change, "warnings": saved.warnings})
         );
     } else {
         match &saved.change {
-            Some(_) => println!("{verb} {}", saved.id),
-            None => println!("no change to {}", saved.id),
+            Some(_) => outln!("{verb} {}", saved.id),
+            None => outln!("no change to {}", saved.id),
         }
         output::issues(&saved.warnings);
     }
@@ -358,12 +360,12 @@ fn validate(cli: &Cli, store: &Store, record: Option<&str>, file: Option<&std::p
             .iter()
             .map(|(r, issues)| json!({"record": r, "issues": issues}))
             .collect();
-        println!("{}", Value::Array(out));
+        outln!("{}", Value::Array(out));
     } else {
         for (_, issues) in checked.iter().filter(|(_, i)| !i.is_empty()) {
             output::issues(issues);
         }
-        println!(
+        outln!(
             "checked {} record(s): {errors} error(s), {warnings} warning(s)",
             checked.len()
         );

@@ -1,5 +1,16 @@
 //! `fieldsync`: the device command line. Records a day's work offline in a local store, one JSON record at a time.
 
+/// `println!` that ends the program quietly when standard output is closed (`fieldsync list | head`) instead of
+/// panicking as `println!` does: the reader has had what it wanted. Any other failure to write is an error.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
 mod commands;
 mod output;
 mod read_input;
@@ -113,7 +124,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             if cli.json {
-                println!("{}", serde_json::json!({ "error": format!("{error:#}") }));
+                outln!("{}", serde_json::json!({ "error": format!("{error:#}") }));
             } else {
                 eprintln!("error: {error:#}");
             }
@@ -126,4 +137,13 @@ fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.to_utc())
         .map_err(|e| format!("{text:?} is not an RFC 3339 instant such as 2026-11-20T15:00:00Z: {e}"))
+}
+
+/// Where [`outln`] goes when standard output cannot be written.
+fn stdout_failed(error: std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {error}");
+    std::process::exit(1)
 }

@@ -6,14 +6,19 @@ use serde_json::{Value, json};
 
 pub fn issues(issues: &[Issue]) {
     for issue in issues {
-        println!("  {issue}");
+        outln!("  {issue}");
     }
 }
 
 pub fn summaries(rows: &[RecordSummary]) {
-    println!(
+    outln!(
         "{:<18} {:<18} {:<18} {:<20} {:<10} {:<9} ID",
-        "LABEL", "TYPE", "STATUS", "REVIEW", "DATE", "FLAGS"
+        "LABEL",
+        "TYPE",
+        "STATUS",
+        "REVIEW",
+        "DATE",
+        "FLAGS"
     );
     for r in rows {
         let mut flags = String::new();
@@ -25,7 +30,7 @@ pub fn summaries(rows: &[RecordSummary]) {
         if r.voided {
             flags.push_str("void");
         }
-        println!(
+        outln!(
             "{:<18} {:<18} {:<18} {:<20} {:<10} {:<9} {}",
             r.label,
             r.record_type.as_str(),
@@ -36,7 +41,7 @@ pub fn summaries(rows: &[RecordSummary]) {
             r.id
         );
     }
-    println!("{} record(s)", rows.len());
+    outln!("{} record(s)", rows.len());
 }
 
 pub fn stored_json(stored: &StoredRecord) -> Value {
@@ -50,30 +55,30 @@ pub fn stored_json(stored: &StoredRecord) -> Value {
 
 pub fn stored(stored: &StoredRecord) {
     let record = &stored.record;
-    println!("{} {} ({})", record.record_type(), record.meta.label, record.id());
+    outln!("{} {} ({})", record.record_type(), record.meta.label, record.id());
     if let Some(void) = &record.meta.void {
-        println!("VOID: {} (by {})", void.reason, void.by);
+        outln!("VOID: {} (by {})", void.reason, void.by);
     }
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&record.to_json()).unwrap_or_default()
     );
     conflicts(&stored.conflicts);
     if !stored.issues.is_empty() {
-        println!("issues:");
+        outln!("issues:");
         issues(&stored.issues);
     }
 }
 
 pub fn conflicts(conflicts: &[FieldConflict]) {
     for conflict in conflicts {
-        println!("conflict on `{}`:", conflict.field);
+        outln!("conflict on `{}`:", conflict.field);
         for candidate in &conflict.candidates {
             let who = candidate
                 .author
                 .as_ref()
                 .map_or("unknown author".to_string(), |a| format!("{} on {}", a.user, a.device));
-            println!("  {}  set by {who}", candidate.value);
+            outln!("  {}  set by {who}", candidate.value);
         }
     }
 }
@@ -85,14 +90,14 @@ pub fn history(entries: &[HistoryEntry]) {
         let who = entry.author.as_ref().map_or("unknown".to_string(), |a| {
             format!("{} on {} ({})", a.user, a.device, a.action)
         });
-        println!("{when}  {who}  change {}", &entry.change[..12.min(entry.change.len())]);
+        outln!("{when}  {who}  change {}", &entry.change[..12.min(entry.change.len())]);
         let empty = |v: &Value| {
             v.is_null() || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty())
         };
         // A creation sets every field; the empty ones say nothing.
         let creation = entry.author.as_ref().is_some_and(|a| a.action == "create");
         for (field, value) in entry.changed.iter().filter(|(_, v)| !(creation && empty(v))) {
-            println!("    {field} = {value}");
+            outln!("    {field} = {value}");
         }
     }
 }

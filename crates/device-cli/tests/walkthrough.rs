@@ -208,6 +208,23 @@ fn mistakes_get_errors_that_say_what_to_fix_and_store_nothing() {
         report.contains("area_mismatch") && report.contains("0 error(s), 1 warning(s)"),
         "{report}"
     );
+    // `fieldsync list | head -1`: the reader is gone before anything is written; no panic, no error.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let closed = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .arg("list")
+        .env("FIELDSYNC_STORE", &tablet.store)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        closed.status.success() && stderr.is_empty(),
+        "{:?}: {stderr}",
+        closed.status
+    );
+
     let error = tablet.fails(&["--clock", "yesterday", "list"], None);
     assert!(error.contains("\"yesterday\" is not an RFC 3339 instant"), "{error}");
 }
