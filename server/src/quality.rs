@@ -12,7 +12,7 @@ use domain::geometry::bounding_box;
 use domain::vocabulary::ReviewStatus;
 use domain::{Context, FieldConflict, Issue, Programme, Record, RecordBody, RecordType, Related, Rule, Severity};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// A record still in draft, submitted or returned more than this many days after its review status was set is stuck
@@ -70,10 +70,19 @@ pub struct QualityReport {
 
 /// The data-quality report of one task, as of `now`. `records` holds the task, every record of it (daily reports,
 /// worked areas, finds, demolitions, QA, completion reports) and the hazard areas it covers. Void records are left
-/// out.
+/// out, and so are records that a live correction supersedes.
 pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: DateTime<Utc>) -> QualityReport {
     let by_id: HashMap<Uuid, &Record> = records.iter().map(|s| (s.record.meta.id, &s.record)).collect();
-    let live: Vec<&StoredRecord> = records.iter().filter(|s| s.record.meta.void.is_none()).collect();
+    // A record that a live correction supersedes is left out like a void one: HQ counts the correction alone.
+    let superseded: HashSet<Uuid> = records
+        .iter()
+        .filter(|s| s.record.meta.void.is_none())
+        .filter_map(|s| s.record.meta.supersedes)
+        .collect();
+    let live: Vec<&StoredRecord> = records
+        .iter()
+        .filter(|s| s.record.meta.void.is_none() && !superseded.contains(&s.record.meta.id))
+        .collect();
     // Only the four geometric rules are read from the recomputed issues, and none of them reads when the record was
     // entered.
     let entered_at = now;
@@ -615,6 +624,26 @@ mod tests {
         values[5]["void"] = json!({"reason": "same mine as F-0001", "by": "R. Mammadova"});
         let r = report(values);
         assert_eq!(r.findings, vec![]);
+    }
+
+    #[test]
+    fn a_superseded_record_is_left_out_for_its_correction() {
+        let mut values = clean();
+        // B2 was entered over B1's ground, then corrected by B3, which lies beside B1: no overlap remains.
+        values[3] = worked_area(WA2, "T-031/B2", square(47.5003, 40.5, 0.0005));
+        values[3]["review"] = json!("supervisor_approved");
+        let mut correction = worked_area(
+            "01935f6e-0000-7000-8000-0000000000b3",
+            "T-031/B3",
+            square(47.5005, 40.5, 0.0005),
+        );
+        correction["supersedes"] = json!(WA2);
+        values.push(correction);
+        assert_eq!(report(values.clone()).findings, vec![]);
+        // A void correction supersedes nothing: the overlap is back.
+        values[5]["void"] = json!({"reason": "wrong box", "by": "R. Mammadova"});
+        let r = report(values);
+        assert_eq!(of_kind(&r, FindingKind::OverlappingWorkedAreas).len(), 1, "{r:#?}");
     }
 
     #[test]

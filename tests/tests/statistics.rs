@@ -309,3 +309,87 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
     );
     assert_eq!(nobody["headline"]["ap_mines"], 1);
 }
+
+#[test]
+fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() {
+    use domain::geometry::PolygonShape;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let (_, token) = server.enrol("Supervisor tablet", &["Team 3"], tests::DeviceRole::Supervisor);
+    let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
+    let mut tablet = tests::store(&dir.path().join("tablet.db"), "Supervisor tablet", "R. Mammadova");
+    tests::enrolled(&mut tablet, &server, &token);
+    let task = Uuid::now_v7();
+    tests::create(&mut tablet, tests::task(task));
+    let box_of = |side: f64| {
+        let ring = tests::square(47.5, 40.5, side);
+        let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring.clone()).unwrap();
+        (ring, PolygonShape::new(coordinates).area_m2())
+    };
+    let ((first_ring, first_m2), (corrected_ring, corrected_m2)) = (box_of(0.0004), box_of(0.0005));
+    let mut box_b3 = tests::worked_area(Uuid::now_v7(), task, "T-031/B3");
+    box_b3["shape"]["coordinates"] = first_ring;
+    let box_b3 = tests::create(&mut tablet, box_b3);
+    let find = tests::create(&mut tablet, tests::find(Uuid::now_v7(), task, None, "F-0001"));
+    tablet.sync(|_| {}).unwrap();
+
+    let figures = |what: &str| {
+        let (status, totals) = get(&format!("{}/v1/hq/totals", server.url()), Some(&hq));
+        assert_eq!(status, 200, "{totals}");
+        let (status, statistics) = get(&format!("{}/v1/hq/statistics", server.url()), Some(&hq));
+        assert_eq!(status, 200, "{statistics}");
+        for body in [&totals, &statistics] {
+            assert_eq!(body["land_release"]["worked_areas"], 1, "{what}: {body}");
+        }
+        (totals, statistics)
+    };
+    let (before, _) = figures("before the correction");
+    close(&before["land_release"]["cleared_m2"], first_m2, "the first box");
+    assert_eq!(before["headline"]["ap_mines"], 1);
+
+    // The box was larger and the find held two mines: corrections supersede both records.
+    let mut correction = tests::worked_area(Uuid::now_v7(), task, "T-031/B3 (corrected)");
+    correction["shape"]["coordinates"] = corrected_ring;
+    correction["supersedes"] = json!(box_b3);
+    let correction = tests::create(&mut tablet, correction);
+    let mut recount = tests::find(Uuid::now_v7(), task, None, "F-0001 (corrected)");
+    recount["quantity"] = json!(2);
+    recount["supersedes"] = json!(find);
+    tests::create(&mut tablet, recount);
+    let report = tablet.sync(|_| {}).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let (totals, statistics) = figures("after the correction");
+    for body in [&totals, &statistics] {
+        close(
+            &body["land_release"]["cleared_m2"],
+            corrected_m2,
+            "the corrected box alone",
+        );
+        assert_eq!(body["headline"]["ap_mines"], 2, "the recount alone: {body}");
+    }
+    assert_eq!(statistics["finds_by_category"][0]["finds"], 1, "{statistics}");
+    let (status, map) = get(&format!("{}/v1/hq/map", server.url()), Some(&hq));
+    assert_eq!(status, 200);
+    let drawn: Vec<&str> = map["layers"][1]["features"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        drawn,
+        vec![correction.to_string()],
+        "the map draws the correction alone"
+    );
+
+    // The correction was itself a mistake: voided, the first box counts again.
+    tablet.void(correction, "wrong box corrected").unwrap();
+    tablet.sync(|_| {}).unwrap();
+    let (after_void, _) = figures("after voiding the correction");
+    close(
+        &after_void["land_release"]["cleared_m2"],
+        first_m2,
+        "the first box again",
+    );
+}

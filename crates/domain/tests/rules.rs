@@ -1333,6 +1333,18 @@ fn cases() -> Vec<Case> {
         passes(Rule::Overlap, "box B4 touching box B3 along its east edge", || {
             validated(Worked, |s| s.add_neighbour(go(box_sw(), 90.0, 50.0)))
         }),
+        passes(Rule::Overlap, "box B3 corrected by box B4 on ground they share", || {
+            validated(Worked, |s| {
+                s.add_neighbour(go(box_sw(), 90.0, 10.0));
+                s.extra[0]["supersedes"] = s.worked["id"].clone();
+            })
+        }),
+        passes(Rule::Overlap, "box B3 correcting box B4 on ground they share", || {
+            validated(Worked, |s| {
+                s.add_neighbour(go(box_sw(), 90.0, 10.0));
+                s.worked["supersedes"] = json!(NEIGHBOUR);
+            })
+        }),
         // find_deeper_than_required
         fires(
             Rule::FindDeeperThanRequired,
@@ -1400,6 +1412,12 @@ fn cases() -> Vec<Case> {
         .value("PMN-2"),
         passes(Rule::DuplicateFind, "second PMN-2 the same day 3 m away", || {
             validated(Find, |s| s.add_twin_find(3.0))
+        }),
+        passes(Rule::DuplicateFind, "a correction of the PMN-2 0.5 m away", || {
+            validated(Find, |s| {
+                s.add_twin_find(0.5);
+                s.extra[0]["supersedes"] = s.find["id"].clone();
+            })
         }),
         passes(Rule::DuplicateFind, "a PMN-4 0.5 m from the PMN-2", || {
             validated(Find, |s| {

@@ -1,19 +1,19 @@
 //! HQ's materialized tables on SQLite: one table per record type, `layer_<name>`, with exactly the columns of the
-//! record type's export layer (crates/layers), the geometry as GeoPackage binary and its bounding box.
+//! record type's export layer (crates/layers), the geometry as GeoPackage binary and its bounding box, and
+//! `superseded_by`: the live correction that replaces the record, which statistics and the map then leave out.
 //!
 //! They are written in the same transaction as the changes that touch a record, so HQ's statistics and exports read
 //! typed rows and never load a document: an export reads a row back as the feature it was written from
 //! ([`read_feature`]). They are derived data: their layout follows the layer schema, not the
 //! numbered migrations. When the schema changes (a new column in a layer), the server drops them and rebuilds them
-//! from `records` as it opens the file. (`records` is derived from the log in turn; a command that rebuilds it from
-//! the log is not written yet.)
+//! from `records` as it opens the file. (`records` is derived from the log in turn: `fieldsync-server rebuild`.)
 
 use super::StorageError;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::{Record, RecordType};
 use layers::{ColumnType, Feature, Layer, Value};
 use rusqlite::types::ValueRef;
-use rusqlite::{Row, Transaction, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use sha2::{Digest, Sha256};
 
 /// The `meta` key holding the fingerprint of the layout the tables were built with.
@@ -32,7 +32,9 @@ fn sql_type(column: ColumnType) -> &'static str {
     }
 }
 
-/// The table of one layer: its columns (the first, `record_id`, the key), then the geometry and its bounding box.
+/// The table of one layer: its columns (the first, `record_id`, the key), then the geometry and its bounding box,
+/// then `superseded_by`, which no record holds: it is the id of a live (not void) record of the table whose
+/// `supersedes_id` names this one, kept by [`upsert`].
 fn create_sql(record_type: RecordType, layer: &Layer) -> String {
     let mut columns: Vec<String> = layer
         .columns
@@ -49,6 +51,7 @@ fn create_sql(record_type: RecordType, layer: &Layer) -> String {
             "min_lat REAL",
             "max_lon REAL",
             "max_lat REAL",
+            "superseded_by TEXT",
         ]
         .map(String::from),
     );
@@ -60,11 +63,17 @@ fn create_sql(record_type: RecordType, layer: &Layer) -> String {
             sql.push_str(&format!("CREATE INDEX {table}_by_{column} ON {table} ({column});\n"));
         }
     }
+    // Keeping `superseded_by` looks up the corrections of a record; few records have one.
+    sql.push_str(&format!(
+        "CREATE INDEX {table}_by_supersedes_id ON {table} (supersedes_id) WHERE supersedes_id IS NOT NULL;\n"
+    ));
     // The dashboard's totals read only these columns: a covering index, grouped in its order, is scanned instead
     // of the table's far wider rows (see sqlite_statistics::totals).
     let totals = match record_type {
-        RecordType::WorkedArea => Some("outcome, technical_asset, void, date_of_information, task_id, review, area_m2"),
-        RecordType::Find => Some("category, void, date_of_information, task_id, review, quantity"),
+        RecordType::WorkedArea => {
+            Some("outcome, technical_asset, void, superseded_by, date_of_information, task_id, review, area_m2")
+        }
+        RecordType::Find => Some("category, void, superseded_by, date_of_information, task_id, review, quantity"),
         _ => None,
     };
     if let Some(columns) = totals {
@@ -103,8 +112,8 @@ fn upsert_sql(record_type: RecordType, layer: &Layer) -> String {
     )
 }
 
-/// Puts the row's box in the R*Tree, or takes it out when the row has no geometry (any more) or is void: the tree
-/// holds what the map draws.
+/// Puts the row's box in the R*Tree, or takes it out when the row has no geometry (any more), is void or is
+/// superseded: the tree holds what the map draws.
 fn rtree_sql(record_type: RecordType) -> [String; 2] {
     let (table, rtree) = (table(record_type), rtree(record_type));
     [
@@ -112,7 +121,7 @@ fn rtree_sql(record_type: RecordType) -> [String; 2] {
         format!(
             "INSERT INTO {rtree} (id, min_lon, max_lon, min_lat, max_lat) \
              SELECT rowid, min_lon, max_lon, min_lat, max_lat FROM {table} \
-             WHERE record_id = ?1 AND min_lon IS NOT NULL AND NOT coalesce(void, 0)"
+             WHERE record_id = ?1 AND min_lon IS NOT NULL AND NOT coalesce(void, 0) AND superseded_by IS NULL"
         ),
     ]
 }
@@ -169,10 +178,19 @@ fn rebuild(tx: &Transaction<'_>) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Writes a record's row in its layer's table.
+/// Writes a record's row in its layer's table, and keeps `superseded_by` true of it and of the records it
+/// supersedes now and superseded before. Records arrive in any order, so a correction may come before the record
+/// it corrects: each row's `superseded_by` is looked up afresh rather than set only by the correction.
 pub(super) fn upsert(tx: &Transaction<'_>, record_type: RecordType, feature: &Feature) -> Result<(), StorageError> {
     use rusqlite::types::Value as Sql;
     let layer = layers::layer(record_type);
+    let table = table(record_type);
+    let id = feature.record_id.to_string();
+    let superseded_before: Option<String> = tx
+        .prepare_cached(&format!("SELECT supersedes_id FROM {table} WHERE record_id = ?1"))?
+        .query_row([&id], |r| r.get(0))
+        .optional()?
+        .flatten();
     feature
         .check(layer)
         .map_err(|e| StorageError::Database(format!("the {} row of {}: {e}", layer.name, feature.record_id)))?;
@@ -198,10 +216,28 @@ pub(super) fn upsert(tx: &Transaction<'_>, record_type: RecordType, feature: &Fe
     }
     tx.prepare_cached(&upsert_sql(record_type, layer))?
         .execute(params_from_iter(values))?;
-    if layer.geometry != layers::GeometryKind::None {
-        let id = feature.record_id.to_string();
-        for sql in rtree_sql(record_type) {
-            tx.prepare_cached(&sql)?.execute([&id])?;
+
+    let supersedes = layer
+        .column_index("supersedes_id")
+        .and_then(|i| match &feature.values[i] {
+            Value::Text(target) => Some(target.clone()),
+            _ => None,
+        });
+    let mut touched = vec![id];
+    touched.extend(superseded_before);
+    touched.extend(supersedes);
+    touched.dedup();
+    let refresh = format!(
+        "UPDATE {table} SET superseded_by = (SELECT s.record_id FROM {table} AS s \
+             WHERE s.supersedes_id = ?1 AND NOT coalesce(s.void, 0) ORDER BY s.record_id LIMIT 1) \
+         WHERE record_id = ?1"
+    );
+    for record_id in &touched {
+        tx.prepare_cached(&refresh)?.execute([record_id])?;
+        if layer.geometry != layers::GeometryKind::None {
+            for sql in rtree_sql(record_type) {
+                tx.prepare_cached(&sql)?.execute([record_id])?;
+            }
         }
     }
     Ok(())
@@ -312,6 +348,61 @@ mod tests {
             seen.insert(record_type);
         }
         assert_eq!(seen.len(), RecordType::ALL.len(), "the demo has every record type");
+    }
+
+    /// `superseded_by` of each worked area, and which of them the map's R*Tree holds.
+    fn superseded(tx: &Transaction<'_>) -> Vec<(u128, Option<u128>, bool)> {
+        let mut stmt = tx
+            .prepare(
+                "SELECT x.record_id, x.superseded_by, r.id IS NOT NULL FROM layer_worked_areas AS x \
+                 LEFT JOIN layer_worked_areas_rtree AS r ON r.id = x.rowid ORDER BY x.record_id",
+            )
+            .expect("query");
+        let number = |id: String| uuid::Uuid::parse_str(&id).expect("uuid").as_u128();
+        stmt.query_map([], |r| {
+            Ok((number(r.get(0)?), r.get::<_, Option<String>>(1)?.map(number), r.get(2)?))
+        })
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
+    #[test]
+    fn a_live_correction_supersedes_its_record_whatever_order_they_arrive_in() {
+        let mut conn = layer_tables();
+        let tx = conn.transaction().expect("tx");
+        let json: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/examples/worked-area.json")).expect("example");
+        let worked_area = |id: u128, supersedes: Option<u128>, void: bool| {
+            let mut value = json.clone();
+            value["id"] = serde_json::json!(uuid::Uuid::from_u128(id));
+            value["supersedes"] = serde_json::json!(supersedes.map(uuid::Uuid::from_u128));
+            if void {
+                value["void"] = serde_json::json!({"reason": "entered twice", "by": "R. Mammadova"});
+            }
+            let record = Record::from_json(value, uuid::Uuid::nil()).expect("worked area");
+            upsert(&tx, RecordType::WorkedArea, &layers::feature(&record)).expect("upsert");
+        };
+        // The correction 2 reaches the server before the record 1 it corrects.
+        worked_area(2, Some(1), false);
+        worked_area(1, None, false);
+        worked_area(3, None, false);
+        assert_eq!(
+            superseded(&tx),
+            vec![(1, Some(2), false), (2, None, true), (3, None, true)]
+        );
+        // The correction is edited to correct 3 instead: 1 is current again.
+        worked_area(2, Some(3), false);
+        assert_eq!(
+            superseded(&tx),
+            vec![(1, None, true), (2, None, true), (3, Some(2), false)]
+        );
+        // Voided, the correction supersedes nothing (and is not drawn).
+        worked_area(2, Some(3), true);
+        assert_eq!(
+            superseded(&tx),
+            vec![(1, None, true), (2, None, false), (3, None, true)]
+        );
     }
 
     #[test]

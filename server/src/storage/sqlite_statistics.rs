@@ -15,8 +15,9 @@ const TEAM: &str =
 /// The same for a record without a daily report: its task's only team.
 const TASK_TEAM: &str = "COALESCE(CASE WHEN t.teams <> '' AND instr(t.teams, ';') = 0 THEN t.teams END, :unassigned)";
 
-/// The filter every query applies to its record alias `x` (`d` the daily report, `t` the task).
-const FILTER: &str = "NOT x.void \
+/// The filter every query applies to its record alias `x` (`d` the daily report, `t` the task). A record that a
+/// live correction supersedes counts through the correction alone.
+const FILTER: &str = "NOT x.void AND x.superseded_by IS NULL \
      AND (:from IS NULL OR x.date_of_information >= :from) AND (:to IS NULL OR x.date_of_information <= :to) \
      AND (:organisation IS NULL OR t.organisation = :organisation) \
      AND (:task IS NULL OR x.task_id = :task) AND (:review IS NULL OR x.review = :review)";
@@ -161,7 +162,7 @@ pub(super) fn statistics(tx: &Transaction<'_>, filter: &Filter) -> Result<Statis
 }
 
 /// The filter on a record's own columns (no team or organisation: those need its daily report and task).
-const OWN_FILTER: &str = "NOT void \
+const OWN_FILTER: &str = "NOT void AND superseded_by IS NULL \
      AND (:from IS NULL OR date_of_information >= :from) AND (:to IS NULL OR date_of_information <= :to) \
      AND (:task IS NULL OR task_id = :task) AND (:review IS NULL OR review = :review)";
 

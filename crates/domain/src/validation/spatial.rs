@@ -244,6 +244,12 @@ fn w_label(ctx: &Context<'_>, id: uuid::Uuid) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// Whether one record is a correction of the other: it replaces it, so the two neither overlap nor duplicate (HQ
+/// counts the correction alone).
+fn corrects(a: &Record, b: &Record) -> bool {
+    a.meta.supersedes == Some(b.meta.id) || b.meta.supersedes == Some(a.meta.id)
+}
+
 fn overlaps(f: &mut Findings<'_>, ctx: &Context<'_>, w: &crate::records::WorkedArea) {
     let Some(mine) = w.shape.polygon().map(|p| p.to_geo()) else {
         return;
@@ -256,6 +262,7 @@ fn overlaps(f: &mut Findings<'_>, ctx: &Context<'_>, w: &crate::records::WorkedA
         // A sibling that is no place on Earth would make the polygon clipper panic.
         if other.meta.id == f.record.meta.id
             || other.meta.void.is_some()
+            || corrects(f.record, other)
             || o.task != w.task
             || !on_earth(o.shape.positions())
         {
@@ -281,7 +288,11 @@ fn duplicates(f: &mut Findings<'_>, ctx: &Context<'_>, x: &crate::records::Find)
     let day = f.record.meta.date_of_information;
     for other in &ctx.related.siblings {
         let RecordBody::Find(o) = &other.body else { continue };
-        if other.meta.id == f.record.meta.id || other.meta.void.is_some() || !on_earth([o.location.position()].iter()) {
+        if other.meta.id == f.record.meta.id
+            || other.meta.void.is_some()
+            || corrects(f.record, other)
+            || !on_earth([o.location.position()].iter())
+        {
             continue;
         }
         let same =
