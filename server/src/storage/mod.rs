@@ -5,6 +5,7 @@
 //! The log is append-only: every accepted change, and every grant of scope, gets the next sequence number.
 //! Sequence numbers are allocated one writer at a time, so a cursor never skips a row that commits later.
 
+mod export_thread;
 mod sqlite;
 mod sqlite_export;
 mod sqlite_layers;

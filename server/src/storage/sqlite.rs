@@ -70,6 +70,7 @@ pub struct SqliteStorage {
     /// `<data-dir>/tmp`: exports' temporary files, emptied at every open (what is there was left by a crash).
     scratch: PathBuf,
     server_id: Uuid,
+    exports: super::export_thread::ExportThread,
 }
 
 impl fmt::Debug for SqliteStorage {
@@ -102,6 +103,7 @@ impl SqliteStorage {
             path,
             scratch,
             server_id,
+            exports: super::export_thread::ExportThread::start()?,
         })
     }
 
@@ -589,9 +591,9 @@ impl Storage for SqliteStorage {
         mut progress: impl FnMut(&str, u64) + Send + 'static,
     ) -> Result<crate::export::ExportSummary, StorageError> {
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || super::sqlite_export::export(&path, &request, &mut progress))
+        self.exports
+            .run(move || super::sqlite_export::export(&path, &request, &mut progress))
             .await
-            .map_err(|e| StorageError::Database(format!("the export task failed: {e}")))?
     }
 
     async fn map(&self, bbox: Option<crate::map::BBox>, limit: u32) -> Result<crate::map::MapView, StorageError> {
