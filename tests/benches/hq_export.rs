@@ -11,7 +11,8 @@
 //! - `GET /v1/hq/export?format=gpkg&layer=worked_areas,finds`, timed to the last byte (3 runs), while a thread reads
 //!   the server's resident memory from /proc every 20 ms;
 //! - the GeoJSON export of both layers, and `ogr2ogr` converting those files into one GeoPackage;
-//! - the dashboard's map (`GET /v1/hq/map`) of everything, and of smaller boxes.
+//! - the dashboard's map (`GET /v1/hq/map`) of everything, and of smaller boxes;
+//! - the dashboard's totals (`GET /v1/hq/totals`) and the full statistics (`GET /v1/hq/statistics`).
 //!
 //! FIELDSYNC_BENCH_RECORDS=N sets worked areas and finds (N/2 each) for a quicker look.
 #![allow(clippy::unwrap_used)]
@@ -118,6 +119,15 @@ fn main() {
         map_summary(&view)
     );
     println!("server VmRSS after the maps {} kB", server.status("VmRSS"));
+
+    // The dashboard's headline as it asks for it, and the full statistics of a report.
+    let (ms, totals) = get_ms(&server, &token, "/v1/hq/totals", 7);
+    println!(
+        "dashboard totals (GET /v1/hq/totals): median {ms:.0} ms (n = 7); headline {}",
+        totals["headline"]
+    );
+    let (ms, _) = get_ms(&server, &token, "/v1/hq/statistics", 3);
+    println!("full statistics (GET /v1/hq/statistics): median {ms:.0} ms (n = 3)");
     server.stop();
 
     let converted = out.path().join("ogr2ogr.gpkg");
@@ -178,9 +188,14 @@ fn mb(peaks: [u64; 4]) -> String {
 
 /// The median milliseconds of 7 map requests, and the last answer.
 fn map_ms(server: &ServerProcess, token: &str, query: &str) -> (f64, serde_json::Value) {
-    let url = format!("{}/v1/hq/map{query}", server.url());
+    get_ms(server, token, &format!("/v1/hq/map{query}"), 7)
+}
+
+/// The median milliseconds of `runs` GETs of `path` (whole responses, over HTTP), and the last answer.
+fn get_ms(server: &ServerProcess, token: &str, path: &str, runs: usize) -> (f64, serde_json::Value) {
+    let url = format!("{}{path}", server.url());
     let mut last = serde_json::Value::Null;
-    let mut times: Vec<f64> = (0..7)
+    let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let started = Instant::now();
             let (status, body) = tests::hq_get(&url, Some(token));
@@ -190,7 +205,7 @@ fn map_ms(server: &ServerProcess, token: &str, query: &str) -> (f64, serde_json:
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    (times[3], last)
+    (times[runs / 2], last)
 }
 
 /// "worked_areas: 12 features" or "finds: 500,257 on 1,900 cells", per layer.
