@@ -140,7 +140,8 @@ async fn decide<S: Storage>(
             ..Outcome::default()
         }));
     }
-    let before = if doc.get_heads().is_empty() {
+    let before_heads = doc.get_heads();
+    let before = if before_heads.is_empty() {
         None
     } else {
         Some(materialize(doc, id)?)
@@ -255,6 +256,9 @@ async fn decide<S: Storage>(
     };
     let issues = domain::validation::validate(&after, &ctx);
     let mut errors = check_edit(before.as_ref(), &after, &issues, &related);
+    if !errors.is_empty() && fresh.len() > 1 {
+        errors = check_each_step(after_doc, &before_heads, before.as_ref(), &fresh, &ctx)?;
+    }
     errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
     if !errors.is_empty() {
         let message = format!(
@@ -298,6 +302,40 @@ async fn decide<S: Storage>(
         rejected: None,
         warnings: issues,
     }))
+}
+
+/// The workflow rules (`check_edit`: review transitions, approved records, accepted warnings) for each change of a
+/// push in turn. A device checks them one edit at a time, so a push of several changes of one record (created,
+/// submitted and approved during a day offline) holds steps that the jump from the server's state to the last one
+/// would break: a new record cannot be approved at once. Only run when that jump breaks a rule, so a push that
+/// passes as a whole costs nothing more.
+fn check_each_step(
+    after: &Automerge,
+    before_heads: &[automerge::ChangeHash],
+    before: Option<&Record>,
+    fresh: &[Change],
+    ctx: &domain::Context<'_>,
+) -> Result<Vec<Issue>, StorageError> {
+    let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("replaying a push: {e}"));
+    let mut replay = after.fork_at(before_heads).map_err(|e| damaged(&e))?;
+    let mut previous = before.cloned();
+    let mut errors: Vec<Issue> = Vec::new();
+    for change in fresh {
+        replay.apply_changes([change.clone()]).map_err(|e| damaged(&e))?;
+        // A change waiting for one later in the push is no step of its own.
+        if !replay.get_missing_deps(&[]).is_empty() {
+            continue;
+        }
+        let step = document::materialize(&replay).map_err(|e| damaged(&e))?.record;
+        let warnings = domain::validation::validate(&step, ctx);
+        for issue in check_edit(previous.as_ref(), &step, &warnings, ctx.related) {
+            if !errors.contains(&issue) {
+                errors.push(issue);
+            }
+        }
+        previous = Some(step);
+    }
+    Ok(errors)
 }
 
 struct Refusal {

@@ -372,3 +372,58 @@ fn a_record_named_twice_in_one_request_is_decided_once_with_all_its_changes() {
     assert_eq!(row.body["quantity"], 2);
     assert_eq!(row.task_id, Some(task));
 }
+
+/// A day offline pushes several changes of one record at once. The review workflow holds for each of them, as the
+/// device checked it edit by edit, not for the jump from nothing to the last state: a box created, submitted and
+/// approved on the supervisor's laptop is accepted, and a crafted push that skips submission is still refused.
+#[test]
+fn the_changes_of_one_record_in_a_push_are_checked_step_by_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let mut laptop = device(dir.path(), &server, "laptop", &[TEAM], DeviceRole::Supervisor);
+    let (task, box_b3, _) = day_of_work(&mut laptop);
+    for review in ["submitted", "supervisor_approved"] {
+        laptop.patch(box_b3, &json!({ "review": review })).unwrap();
+    }
+    let report = sync(&mut laptop);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let row = server.storage(|s| async move { server::storage::Storage::record(&s, box_b3).await.unwrap() });
+    assert_eq!(row.unwrap().body["review"], "supervisor_approved");
+
+    // The same two steps made by hand, the second straight from draft to approved.
+    let mut record = domain::Record::from_json(worked_area(Uuid::now_v7(), task, "T-031/B9"), Uuid::nil()).unwrap();
+    let author = domain::Authorship {
+        device_id: Uuid::nil(),
+        device: "laptop".into(),
+        user: "laptop user".into(),
+        action: "edit".into(),
+    };
+    let (mut doc, created) =
+        domain::document::create(&record, automerge::ActorId::random(), &author, 1_780_000_000).unwrap();
+    record.meta.review = domain::vocabulary::ReviewStatus::SupervisorApproved;
+    let approved = domain::document::edit(&mut doc, &record, &author, 1_780_000_060)
+        .unwrap()
+        .unwrap();
+    let (url, token) = laptop.enrollment().unwrap().unwrap();
+    let request = protocol::SyncRequest {
+        push: vec![protocol::PushedChanges {
+            record_id: Some(record.id()),
+            changes: [created, approved]
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+                .collect(),
+        }],
+        ..protocol::SyncRequest::new(0, None)
+    };
+    let response = HttpTransport::new(&url, &token).send(&request).unwrap();
+    assert_eq!(response.rejected.len(), 1, "{response:?}");
+    let rejection = &response.rejected[0];
+    assert_eq!(rejection.code, RejectionCode::Invalid);
+    assert!(
+        rejection.issues.iter().any(
+            |i| i.rule == domain::Rule::ReviewTransition && i.message.contains("from draft to supervisor_approved")
+        ),
+        "{:?}",
+        rejection.issues
+    );
+}
