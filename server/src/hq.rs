@@ -231,7 +231,8 @@ pub async fn quality<S: Storage>(
 }
 
 /// The query parameters of the statistics' filter, for messages.
-const FILTER_USAGE: &str = "from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=";
+const FILTER_USAGE: &str =
+    "from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=<a review status, or approved>";
 
 /// Checks the device may read HQ's data and the query parses; otherwise the response refusing the request, which
 /// names the parameters (`usage`).

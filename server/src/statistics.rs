@@ -13,6 +13,7 @@
 //! - Productivity is cleared m² per team-day, a team-day being one daily report of that team.
 
 use chrono::NaiveDate;
+use domain::vocabulary::ReviewStatus;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -33,9 +34,72 @@ pub struct Filter {
     /// A task's record id.
     #[arg(long)]
     pub task: Option<Uuid>,
-    /// Only records in this review status (draft, submitted, team_leader_checked, supervisor_approved...).
+    /// Only records in this review status (draft, submitted, returned, supervisor_approved, hq_approved), or
+    /// `approved` for both approved ones: the records official totals are computed from.
     #[arg(long)]
-    pub review: Option<String>,
+    pub review: Option<ReviewFilter>,
+}
+
+/// The review statuses a filter counts: one, or `approved` for a supervisor's and HQ's approval alike
+/// (shared/domain.md: national totals are recomputed from approved records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ReviewFilter {
+    Status(ReviewStatus),
+    Approved,
+}
+
+impl ReviewFilter {
+    /// The statuses counted, as the JSON array the storage's queries take.
+    pub fn statuses_json(self) -> String {
+        let statuses: Vec<&str> = match self {
+            ReviewFilter::Status(status) => vec![status.as_str()],
+            ReviewFilter::Approved => ReviewStatus::ALL
+                .iter()
+                .filter(|s| s.is_approved())
+                .map(|s| s.as_str())
+                .collect(),
+        };
+        serde_json::Value::from(statuses).to_string()
+    }
+}
+
+impl std::str::FromStr for ReviewFilter {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ReviewFilter, String> {
+        if text == "approved" {
+            return Ok(ReviewFilter::Approved);
+        }
+        ReviewStatus::ALL
+            .iter()
+            .find(|s| s.as_str() == text)
+            .map(|s| ReviewFilter::Status(*s))
+            .ok_or_else(|| {
+                let known: Vec<&str> = ReviewStatus::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "review={text:?} is not a review status: use approved or one of {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for ReviewFilter {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<ReviewFilter, String> {
+        text.parse()
+    }
+}
+
+impl From<ReviewFilter> for String {
+    fn from(filter: ReviewFilter) -> String {
+        match filter {
+            ReviewFilter::Status(status) => status.as_str().to_string(),
+            ReviewFilter::Approved => "approved".to_string(),
+        }
+    }
 }
 
 /// Land released, in m² and hectares.
@@ -185,6 +249,20 @@ pub const UNASSIGNED: &str = "(unassigned)";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_review_filter_is_a_status_or_approved_and_names_a_mistake() {
+        let approved: ReviewFilter = "approved".parse().expect("approved");
+        assert_eq!(approved.statuses_json(), r#"["supervisor_approved","hq_approved"]"#);
+        let submitted: ReviewFilter = "submitted".parse().expect("a status");
+        assert_eq!(submitted.statuses_json(), r#"["submitted"]"#);
+        assert_eq!(String::from(submitted), "submitted");
+        let message = "aproved".parse::<ReviewFilter>().expect_err("a typo");
+        assert!(
+            message.contains("\"aproved\"") && message.contains("hq_approved"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn land_release_adds_by_outcome_and_converts_to_hectares() {

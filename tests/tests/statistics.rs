@@ -393,3 +393,79 @@ fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() 
         "the first box again",
     );
 }
+
+#[test]
+fn a_review_filter_counts_one_status_or_every_approved_record_and_names_a_mistake() {
+    use domain::geometry::PolygonShape;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let (_, token) = server.enrol("Supervisor tablet", &["Team 3"], tests::DeviceRole::Supervisor);
+    let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
+    let mut tablet = tests::store(&dir.path().join("tablet.db"), "Supervisor tablet", "R. Mammadova");
+    tests::enrolled(&mut tablet, &server, &token);
+    let task = Uuid::now_v7();
+    tests::create(&mut tablet, tests::task(task));
+    // Three boxes apart: one left in draft, one submitted, one submitted and then approved.
+    let mut areas = BTreeMap::new();
+    for (i, (review, side)) in [
+        ("draft", 0.0004),
+        ("submitted", 0.0005),
+        ("supervisor_approved", 0.0006),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ring = tests::square(47.5 + i as f64 * 0.001, 40.5, side);
+        let mut worked_area = tests::worked_area(Uuid::now_v7(), task, &format!("T-031/B{i}"));
+        worked_area["shape"]["coordinates"] = ring.clone();
+        let id = tests::create(&mut tablet, worked_area);
+        for step in ["submitted", "supervisor_approved"] {
+            if review == "draft" || (review == "submitted" && step != "submitted") {
+                break;
+            }
+            tablet.patch(id, &json!({ "review": step })).unwrap();
+        }
+        let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring).unwrap();
+        areas.insert(review, PolygonShape::new(coordinates).area_m2());
+    }
+    let report = tablet.sync(|_| {}).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+
+    for (query, review) in [
+        ("approved", "supervisor_approved"),
+        ("supervisor_approved", "supervisor_approved"),
+        ("submitted", "submitted"),
+        ("draft", "draft"),
+    ] {
+        for endpoint in ["totals", "statistics"] {
+            let url = format!("{}/v1/hq/{endpoint}?review={query}", server.url());
+            let (status, body) = get(&url, Some(&hq));
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["land_release"]["worked_areas"], 1, "{query}: {body}");
+            close(&body["land_release"]["cleared_m2"], areas[review], query);
+        }
+        let csv = dir.path().join(format!("{query}.csv"));
+        let url = format!(
+            "{}/v1/hq/export?format=csv&layer=worked_areas&review={query}",
+            server.url()
+        );
+        assert_eq!(tests::hq_download(&url, &hq, &csv), 200);
+        let rows = std::fs::read_to_string(&csv).unwrap().lines().count();
+        assert_eq!(rows, 2, "a header and the one {review} worked area");
+    }
+    let (_, everything) = get(&format!("{}/v1/hq/totals", server.url()), Some(&hq));
+    assert_eq!(everything["land_release"]["worked_areas"], 3);
+
+    for endpoint in ["totals", "statistics", "export?format=csv&layer=worked_areas&"] {
+        let separator = if endpoint.ends_with('&') { "" } else { "?" };
+        let url = format!("{}/v1/hq/{endpoint}{separator}review=aproved", server.url());
+        let (status, body) = get(&url, Some(&hq));
+        assert_eq!(status, 400, "{url}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("\"aproved\"") && message.contains("approved"),
+            "{message}"
+        );
+    }
+}

@@ -66,7 +66,7 @@ fn select_sql(record_type: RecordType) -> String {
     format!(
         "SELECT {} FROM {table} AS x {joins} \
          WHERE (:from IS NULL OR x.date_of_information >= :from) AND (:to IS NULL OR x.date_of_information <= :to) \
-         AND (:review IS NULL OR x.review = :review) AND (:task IS NULL OR {task}) \
+         AND (:review IS NULL OR x.review IN (SELECT value FROM json_each(:review))) AND (:task IS NULL OR {task}) \
          AND (:organisation IS NULL OR {organisation}) AND (:team IS NULL OR {team}) \
          ORDER BY x.record_id",
         super::sqlite_layers::feature_columns(layer, "x")
@@ -139,7 +139,7 @@ fn each_feature(
     let mut stmt = conn.prepare(&select_sql(record_type))?;
     let mut rows = stmt.query(named_params! {
         ":from": filter.from.map(|d| d.to_string()), ":to": filter.to.map(|d| d.to_string()),
-        ":review": filter.review, ":task": filter.task.map(|t| t.to_string()),
+        ":review": filter.review.map(crate::statistics::ReviewFilter::statuses_json), ":task": filter.task.map(|t| t.to_string()),
         ":organisation": filter.organisation, ":team": filter.team,
     })?;
     let mut count = 0u64;
