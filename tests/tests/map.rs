@@ -52,18 +52,21 @@ fn the_map_answers_a_box_with_features_or_counts_drawn_from_the_records() {
         body
     };
 
-    // An HQ tablet voids one worked area: it stays in the dataset and the exports, and leaves the map.
+    // An HQ tablet voids one worked area still in review (an approved one is corrected, never voided): it stays in
+    // the dataset and the exports, and leaves the map.
     let records: Vec<Record> = dataset.records_by_team().into_values().flatten().collect();
     let voided = records
         .iter()
-        .find(|r| r.record_type() == RecordType::WorkedArea && bbox_of(r).is_some())
+        .find(|r| r.record_type() == RecordType::WorkedArea && bbox_of(r).is_some() && !r.meta.review.is_approved())
         .unwrap()
         .id();
     let mut tablet = tests::store(&dir.path().join("hq-tablet.db"), "HQ tablet", "Analyst");
-    tests::enrolled(&mut tablet, &server, hq);
+    let (_, tablet_token) = server.enrol("HQ tablet", &[], tests::DeviceRole::Hq);
+    tests::enrolled(&mut tablet, &server, &tablet_token);
     tablet.sync(|_| {}).unwrap();
     tablet.void(voided, "entered twice").unwrap();
-    tablet.sync(|_| {}).unwrap();
+    let report = tablet.sync(|_| {}).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
 
     let mapped = |t: RecordType| -> Vec<(Uuid, [f64; 4])> {
         records

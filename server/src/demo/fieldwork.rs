@@ -1189,20 +1189,53 @@ impl TeamWork<'_> {
             }
         });
         let approved_at = next(2, &mut self.rng);
-        let report_record = self.histories[report].record().clone();
-        let related = linked(&report_record, |id| self.record(id));
+        self.approve(report, approved_at);
+        // With the handover package checked, every worked area and find of the task is approved too: the records
+        // HQ's official totals count (all disposed of by now, so none is edited again).
+        let task_records: Vec<usize> = self
+            .histories
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| {
+                let r = h.record();
+                matches!(r.body, RecordBody::WorkedArea(_) | RecordBody::Find(_))
+                    && r.task_id() == Some(task.task_id)
+                    && r.meta.void.is_none()
+                    && r.meta.review == ReviewStatus::Submitted
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for history in task_records {
+            self.approve(history, approved_at);
+        }
+        let closed_at = next(3, &mut self.rng);
+        self.edit(task.hazard, Author::Hq, closed_at, ROUND_CLOSURES, |r| {
+            if let RecordBody::HazardArea(h) = &mut r.body {
+                h.status = HazardStatus::Closed;
+            }
+        });
+    }
+
+    /// HQ's operations approves a submitted record, accepting every warning it validates with, as ingress will
+    /// validate it: against the records it links to, entered when its first version was.
+    fn approve(&mut self, history: usize, at: DateTime<Utc>) {
+        let Some(h) = self.histories.get(history) else {
+            return;
+        };
+        let (record, entered_at) = (h.record().clone(), h.versions[0].at);
+        let related = linked(&record, |id| self.record(id));
         let ctx = domain::Context {
             programme: self.programme,
             related: &related,
-            entered_at: at,
+            entered_at,
         };
-        let warnings: Vec<String> = validate(&report_record, &ctx)
+        let warnings: Vec<String> = validate(&record, &ctx)
             .iter()
             .filter(|i| !i.is_error())
             .map(warning_key)
             .collect();
         let approver = format!("{} (operations)", self.hq_qa);
-        self.edit(report, Author::Hq, approved_at, ROUND_HQ_DECISIONS, |r| {
+        self.edit(history, Author::Hq, at, ROUND_HQ_DECISIONS, |r| {
             r.meta.review = ReviewStatus::SupervisorApproved;
             for key in warnings {
                 r.meta.accepted_warnings.insert(
@@ -1212,12 +1245,6 @@ impl TeamWork<'_> {
                         comment: "checked against the handover package".into(),
                     },
                 );
-            }
-        });
-        let closed_at = next(3, &mut self.rng);
-        self.edit(task.hazard, Author::Hq, closed_at, ROUND_CLOSURES, |r| {
-            if let RecordBody::HazardArea(h) = &mut r.body {
-                h.status = HazardStatus::Closed;
             }
         });
     }
