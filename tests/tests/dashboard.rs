@@ -72,6 +72,18 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
     for (id, field) in [("ap-mines", "ap_mines"), ("at-mines", "at_mines"), ("uxo", "uxo")] {
         assert_eq!(text_of(&dom, id), headline[field].to_string(), "{id}");
     }
+    // Beside them, the approved records' figures: what HQ reports (the demo approves every completed task's).
+    let approved = &get(&format!("{}/v1/hq/totals?review=approved", server.url()), hq)["headline"];
+    let cleared = approved["hectares_cleared"].as_f64().unwrap();
+    assert!(
+        cleared > 0.0 && cleared < headline["hectares_cleared"].as_f64().unwrap(),
+        "some of the land, not all, is approved: {approved}"
+    );
+    let line = text_of(&dom, "approved");
+    assert!(
+        line.contains(&format!("{cleared:.2} ha cleared, {} AP mines", approved["ap_mines"])),
+        "{line}"
+    );
 
     // Map: every hazard area, worked area and find drawn from the data.
     let dom = chromium(&profile, &["--dump-dom"], &page("map"));

@@ -35,8 +35,10 @@ function table(headings, rows, numeric = []) {
 const hectares = (m2) => (m2 / 10000).toFixed(2);
 
 async function overview() {
-  const [totals, stats] = await Promise.all([api("/v1/hq/totals"), api("/v1/hq/statistics")]);
+  const [totals, approved, stats] = await Promise.all([api("/v1/hq/totals"), api("/v1/hq/totals?review=approved"),
+    api("/v1/hq/statistics")]);
   const h = totals.headline;
+  const a = approved.headline;
   const tile = (id, value, name) => element("div", { class: "tile" },
     element("div", { class: "value", id }, value), element("div", { class: "name" }, name));
   const land = totals.land_release;
@@ -47,6 +49,11 @@ async function overview() {
       tile("ap-mines", h.ap_mines, "AP mines"),
       tile("at-mines", h.at_mines, "AT mines"),
       tile("uxo", h.uxo, "UXO")),
+    // National totals are computed from approved records; the tiles show everything reported, in review or not.
+    element("p", { id: "approved" },
+      `Approved by a supervisor or HQ, the figures to report: ${a.hectares_cleared.toFixed(2)} ha cleared, ` +
+      `${a.ap_mines} AP mines, ${a.at_mines} AT mines, ${a.uxo} UXO. The tiles count every record reported, ` +
+      "approved or still in review."),
     element("p", { id: "land-released" },
       `Land released: ${land.released_ha.toFixed(2)} ha (${land.cleared_ha.toFixed(2)} cleared, ` +
       `${land.reduced_ha.toFixed(2)} reduced, ${land.cancelled_ha.toFixed(2)} cancelled) in ${land.worked_areas} worked areas.`),
