@@ -1190,16 +1190,18 @@ impl TeamWork<'_> {
         });
         let approved_at = next(2, &mut self.rng);
         self.approve(report, approved_at);
-        // With the handover package checked, every worked area and find of the task is approved too: the records
-        // HQ's official totals count (all disposed of by now, so none is edited again).
+        // With the handover package checked, every daily report, worked area and find of the task is approved too:
+        // the records HQ's official totals count (every find is disposed of by now, so none is edited again).
         let task_records: Vec<usize> = self
             .histories
             .iter()
             .enumerate()
             .filter(|(_, h)| {
                 let r = h.record();
-                matches!(r.body, RecordBody::WorkedArea(_) | RecordBody::Find(_))
-                    && r.task_id() == Some(task.task_id)
+                matches!(
+                    r.body,
+                    RecordBody::DailyReport(_) | RecordBody::WorkedArea(_) | RecordBody::Find(_)
+                ) && r.task_id() == Some(task.task_id)
                     && r.meta.void.is_none()
                     && r.meta.review == ReviewStatus::Submitted
             })
