@@ -83,9 +83,6 @@ pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: Date
         .iter()
         .filter(|s| s.record.meta.void.is_none() && !superseded.contains(&s.record.meta.id))
         .collect();
-    // Only the four geometric rules are read from the recomputed issues, and none of them reads when the record was
-    // entered.
-    let entered_at = now;
     let mut findings = Vec::new();
     let mut pairs: BTreeMap<(FindingKind, Uuid, Uuid), Finding> = BTreeMap::new();
 
@@ -99,7 +96,8 @@ pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: Date
         let ctx = Context {
             programme,
             related: &related,
-            entered_at,
+            // Only the geometric rules are read from the recomputed issues; none reads when the record was entered.
+            entered_at: now,
         };
         let issues = domain::validation::validate(record, &ctx);
         for issue in &issues {
@@ -139,7 +137,7 @@ pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: Date
                 let ctx = Context {
                     programme,
                     related: &alone,
-                    entered_at,
+                    entered_at: now,
                 };
                 let Some(issue) = domain::validation::validate(record, &ctx)
                     .into_iter()

@@ -95,6 +95,25 @@ fn close(actual: &Value, expected: f64, what: &str) {
     );
 }
 
+/// A server, a supervisor's tablet enrolled for Team 3 with task T-031 on it, and an HQ token.
+fn supervisor_with_a_task(dir: &std::path::Path) -> (TestServer, client_core::Store, String, Uuid) {
+    let server = TestServer::start(&dir.join("server"));
+    let (_, token) = server.enrol("Supervisor tablet", &["Team 3"], tests::DeviceRole::Supervisor);
+    let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
+    let mut tablet = tests::store(&dir.join("tablet.db"), "Supervisor tablet", "R. Mammadova");
+    tests::enrolled(&mut tablet, &server, &token);
+    let task = Uuid::now_v7();
+    tests::create(&mut tablet, tests::task(task));
+    (server, tablet, hq, task)
+}
+
+/// The `i`th box of a row along 40.5°N, `side` degrees square, and its geodesic area in m².
+fn square_box(i: usize, side: f64) -> (Value, f64) {
+    let ring = tests::square(47.5 + i as f64 * 0.001, 40.5, side);
+    let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring.clone()).unwrap();
+    (ring, domain::geometry::PolygonShape::new(coordinates).area_m2())
+}
+
 #[test]
 fn statistics_equal_an_independent_computation_from_the_records() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +239,6 @@ fn statistics_equal_an_independent_computation_from_the_records() {
 /// a daily report for no team, since the task has two (docs/statistics.md, "A record's team").
 #[test]
 fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
-    use domain::geometry::PolygonShape;
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
@@ -255,13 +273,12 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
     .into_iter()
     .enumerate()
     {
-        let ring = tests::square(47.5 + i as f64 * 0.001, 40.5, side);
+        let (ring, area) = square_box(i, side);
         let mut worked_area = tests::worked_area(Uuid::now_v7(), task, &format!("T-031/B{i}"));
-        worked_area["shape"]["coordinates"] = ring.clone();
+        worked_area["shape"]["coordinates"] = ring;
         worked_area["daily_report"] = json!(daily_report);
         tests::create(&mut tablet, worked_area);
-        let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring).unwrap();
-        areas.insert(team.to_string(), PolygonShape::new(coordinates).area_m2());
+        areas.insert(team.to_string(), area);
     }
     let mut find = tests::find(Uuid::now_v7(), task, None, "F-A1");
     find["daily_report"] = json!(report_a);
@@ -312,22 +329,10 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
 
 #[test]
 fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() {
-    use domain::geometry::PolygonShape;
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&dir.path().join("server"));
-    let (_, token) = server.enrol("Supervisor tablet", &["Team 3"], tests::DeviceRole::Supervisor);
-    let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
-    let mut tablet = tests::store(&dir.path().join("tablet.db"), "Supervisor tablet", "R. Mammadova");
-    tests::enrolled(&mut tablet, &server, &token);
-    let task = Uuid::now_v7();
-    tests::create(&mut tablet, tests::task(task));
-    let box_of = |side: f64| {
-        let ring = tests::square(47.5, 40.5, side);
-        let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring.clone()).unwrap();
-        (ring, PolygonShape::new(coordinates).area_m2())
-    };
-    let ((first_ring, first_m2), (corrected_ring, corrected_m2)) = (box_of(0.0004), box_of(0.0005));
+    let (server, mut tablet, hq, task) = supervisor_with_a_task(dir.path());
+    let ((first_ring, first_m2), (corrected_ring, corrected_m2)) = (square_box(0, 0.0004), square_box(0, 0.0005));
     let mut box_b3 = tests::worked_area(Uuid::now_v7(), task, "T-031/B3");
     box_b3["shape"]["coordinates"] = first_ring;
     let box_b3 = tests::create(&mut tablet, box_b3);
@@ -396,16 +401,9 @@ fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() 
 
 #[test]
 fn a_review_filter_counts_one_status_or_every_approved_record_and_names_a_mistake() {
-    use domain::geometry::PolygonShape;
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&dir.path().join("server"));
-    let (_, token) = server.enrol("Supervisor tablet", &["Team 3"], tests::DeviceRole::Supervisor);
-    let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
-    let mut tablet = tests::store(&dir.path().join("tablet.db"), "Supervisor tablet", "R. Mammadova");
-    tests::enrolled(&mut tablet, &server, &token);
-    let task = Uuid::now_v7();
-    tests::create(&mut tablet, tests::task(task));
+    let (server, mut tablet, hq, task) = supervisor_with_a_task(dir.path());
     // Three boxes apart: one left in draft, one submitted, one submitted and then approved.
     let mut areas = BTreeMap::new();
     for (i, (review, side)) in [
@@ -416,9 +414,9 @@ fn a_review_filter_counts_one_status_or_every_approved_record_and_names_a_mistak
     .into_iter()
     .enumerate()
     {
-        let ring = tests::square(47.5 + i as f64 * 0.001, 40.5, side);
+        let (ring, area) = square_box(i, side);
         let mut worked_area = tests::worked_area(Uuid::now_v7(), task, &format!("T-031/B{i}"));
-        worked_area["shape"]["coordinates"] = ring.clone();
+        worked_area["shape"]["coordinates"] = ring;
         let id = tests::create(&mut tablet, worked_area);
         for step in ["submitted", "supervisor_approved"] {
             if review == "draft" || (review == "submitted" && step != "submitted") {
@@ -426,8 +424,7 @@ fn a_review_filter_counts_one_status_or_every_approved_record_and_names_a_mistak
             }
             tablet.patch(id, &json!({ "review": step })).unwrap();
         }
-        let coordinates: Vec<Vec<[f64; 2]>> = serde_json::from_value(ring).unwrap();
-        areas.insert(review, PolygonShape::new(coordinates).area_m2());
+        areas.insert(review, area);
     }
     let report = tablet.sync(|_| {}).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
