@@ -110,8 +110,8 @@ pub async fn export<S: Storage>(
         record_types,
         path: path.clone(),
     };
-    if let Err(e) = app.storage.export(request, |_, _| {}).await {
-        let _ = std::fs::remove_file(&path);
+    if let Err(e) = app.storage.export(request.clone(), |_, _| {}).await {
+        request.discard_output();
         return json::<()>(Err(e));
     }
     let file = match tokio::fs::File::open(&path).await {

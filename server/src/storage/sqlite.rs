@@ -591,8 +591,12 @@ impl Storage for SqliteStorage {
         mut progress: impl FnMut(&str, u64) + Send + 'static,
     ) -> Result<crate::export::ExportSummary, StorageError> {
         let path = self.path.clone();
+        let output = request.clone();
         self.exports
-            .run(move || super::sqlite_export::export(&path, &request, &mut progress))
+            .run(
+                move || super::sqlite_export::export(&path, &request, &mut progress),
+                move || output.discard_output(),
+            )
             .await
     }
 
