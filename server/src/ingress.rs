@@ -256,7 +256,13 @@ async fn decide<S: Storage>(
     };
     let issues = domain::validation::validate(&after, &ctx);
     let mut errors = check_edit(before.as_ref(), &after, &issues, &related);
-    if !errors.is_empty() && fresh.len() > 1 {
+    // Several changes at once pass the workflow rules as a whole exactly when each of them does, unless a later
+    // one moves the review status: then a step may break a rule that the jump hides (approved, then edited).
+    let review_moves = fresh
+        .iter()
+        .skip(usize::from(before.is_none()))
+        .any(|c| document::writes_field(c, "review"));
+    if fresh.len() > 1 && (!errors.is_empty() || review_moves) {
         errors = check_each_step(after_doc, &before_heads, before.as_ref(), &fresh, &ctx)?;
     }
     errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
@@ -307,8 +313,8 @@ async fn decide<S: Storage>(
 /// The workflow rules (`check_edit`: review transitions, approved records, accepted warnings) for each change of a
 /// push in turn. A device checks them one edit at a time, so a push of several changes of one record (created,
 /// submitted and approved during a day offline) holds steps that the jump from the server's state to the last one
-/// would break: a new record cannot be approved at once. Only run when that jump breaks a rule, so a push that
-/// passes as a whole costs nothing more.
+/// would break (a new record cannot be approved at once), and the jump may hide a step that breaks one (an approved
+/// record edited in place). Only run for pushes of several changes where either can happen.
 fn check_each_step(
     after: &Automerge,
     before_heads: &[automerge::ChangeHash],

@@ -374,10 +374,12 @@ fn a_record_named_twice_in_one_request_is_decided_once_with_all_its_changes() {
 }
 
 /// A day offline pushes several changes of one record at once. The review workflow holds for each of them, as the
-/// device checked it edit by edit, not for the jump from nothing to the last state: a box created, submitted and
-/// approved on the supervisor's laptop is accepted, and a crafted push that skips submission is still refused.
+/// device checked it edit by edit, not for the jump from the server's state to the last one: a box created,
+/// submitted and approved on the supervisor's laptop is accepted, and crafted pushes that skip submission, or edit a
+/// box in the push that approves it, are refused.
 #[test]
 fn the_changes_of_one_record_in_a_push_are_checked_step_by_step() {
+    use domain::vocabulary::ReviewStatus::{Draft, Submitted, SupervisorApproved};
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
     let mut laptop = device(dir.path(), &server, "laptop", &[TEAM], DeviceRole::Supervisor);
@@ -390,40 +392,86 @@ fn the_changes_of_one_record_in_a_push_are_checked_step_by_step() {
     let row = server.storage(|s| async move { server::storage::Storage::record(&s, box_b3).await.unwrap() });
     assert_eq!(row.unwrap().body["review"], "supervisor_approved");
 
-    // The same two steps made by hand, the second straight from draft to approved.
-    let mut record = domain::Record::from_json(worked_area(Uuid::now_v7(), task, "T-031/B9"), Uuid::nil()).unwrap();
+    // Changes made by hand, as a client that skips the device's checks would.
+    let (url, token) = laptop.enrollment().unwrap().unwrap();
+    let push = |record_id: Uuid, changes: &[automerge::Change]| {
+        let request = protocol::SyncRequest {
+            push: vec![protocol::PushedChanges {
+                record_id: Some(record_id),
+                changes: changes
+                    .iter()
+                    .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
+                    .collect(),
+            }],
+            ..protocol::SyncRequest::new(0, None)
+        };
+        HttpTransport::new(&url, &token).send(&request).unwrap()
+    };
+    let refused_for = |response: &protocol::SyncResponse, rule: domain::Rule, says: &str| {
+        assert_eq!(response.rejected.len(), 1, "{response:?}");
+        let rejection = &response.rejected[0];
+        assert_eq!(rejection.code, RejectionCode::Invalid);
+        assert!(
+            rejection
+                .issues
+                .iter()
+                .any(|i| i.rule == rule && i.message.contains(says)),
+            "{:?}",
+            rejection.issues
+        );
+    };
     let author = domain::Authorship {
         device_id: Uuid::nil(),
         device: "laptop".into(),
         user: "laptop user".into(),
         action: "edit".into(),
     };
-    let (mut doc, created) =
-        domain::document::create(&record, automerge::ActorId::random(), &author, 1_780_000_000).unwrap();
-    record.meta.review = domain::vocabulary::ReviewStatus::SupervisorApproved;
-    let approved = domain::document::edit(&mut doc, &record, &author, 1_780_000_060)
-        .unwrap()
-        .unwrap();
-    let (url, token) = laptop.enrollment().unwrap().unwrap();
-    let request = protocol::SyncRequest {
-        push: vec![protocol::PushedChanges {
-            record_id: Some(record.id()),
-            changes: [created, approved]
-                .iter()
-                .map(|c| serde_bytes::ByteBuf::from(c.raw_bytes().to_vec()))
-                .collect(),
-        }],
-        ..protocol::SyncRequest::new(0, None)
+    // Entered on the day the fixture describes, so the box carries no warning to accept.
+    let mut time = noon().timestamp();
+    let mut record = domain::Record::from_json(worked_area(Uuid::now_v7(), task, "T-031/B9"), Uuid::nil()).unwrap();
+    record.meta.review = Draft;
+    let (mut doc, created) = domain::document::create(&record, automerge::ActorId::random(), &author, time).unwrap();
+    let mut step = |record: &domain::Record| {
+        time += 60;
+        domain::document::edit(&mut doc, record, &author, time)
+            .unwrap()
+            .unwrap()
     };
-    let response = HttpTransport::new(&url, &token).send(&request).unwrap();
-    assert_eq!(response.rejected.len(), 1, "{response:?}");
-    let rejection = &response.rejected[0];
-    assert_eq!(rejection.code, RejectionCode::Invalid);
-    assert!(
-        rejection.issues.iter().any(
-            |i| i.rule == domain::Rule::ReviewTransition && i.message.contains("from draft to supervisor_approved")
-        ),
-        "{:?}",
-        rejection.issues
+
+    // Straight from draft to approved, in the push that creates the box.
+    record.meta.review = SupervisorApproved;
+    let approved = step(&record);
+    refused_for(
+        &push(record.id(), &[created.clone(), approved]),
+        domain::Rule::ReviewTransition,
+        "from draft to supervisor_approved",
+    );
+
+    // Created and submitted (accepted), then approved and edited in one push: refused, though the jump from
+    // submitted to an approved box with another depth is a valid transition on its own.
+    let (mut doc, created) = {
+        record.meta.review = Draft;
+        domain::document::create(&record, automerge::ActorId::random(), &author, time).unwrap()
+    };
+    let mut step = |record: &domain::Record| {
+        time += 60;
+        domain::document::edit(&mut doc, record, &author, time)
+            .unwrap()
+            .unwrap()
+    };
+    record.meta.review = Submitted;
+    let submitted = step(&record);
+    let response = push(record.id(), &[created, submitted]);
+    assert!(response.rejected.is_empty(), "{response:?}");
+    record.meta.review = SupervisorApproved;
+    let approved = step(&record);
+    if let domain::RecordBody::WorkedArea(w) = &mut record.body {
+        w.depth_achieved_cm = Some(25);
+    }
+    let edited = step(&record);
+    refused_for(
+        &push(record.id(), &[approved, edited]),
+        domain::Rule::ApprovedImmutable,
+        "record a correction",
     );
 }

@@ -187,6 +187,16 @@ pub fn set_at(doc: &Automerge, field: &str) -> Option<chrono::DateTime<chrono::U
     chrono::DateTime::from_timestamp(change.timestamp(), 0)
 }
 
+/// Whether a change sets (or clears) a root field of the record, read from its operations without any document.
+pub fn writes_field(change: &Change, field: &str) -> bool {
+    use automerge::legacy::{Key, ObjectId};
+    change
+        .decode()
+        .operations
+        .iter()
+        .any(|op| op.obj == ObjectId::Root && matches!(&op.key, Key::Map(key) if key.as_str() == field))
+}
+
 /// The record type a document holds.
 pub fn record_type(doc: &Automerge) -> Result<RecordType, DocumentError> {
     match doc.get(ROOT, "type")? {
@@ -500,5 +510,36 @@ mod tests {
         assert_eq!(set_at(&doc, "review").map(|t| t.timestamp()), Some(2_000));
         assert_eq!(set_at(&doc, "depth_cm").map(|t| t.timestamp()), Some(3_000));
         assert_eq!(set_at(&doc, "no_such_field"), None);
+    }
+
+    #[test]
+    fn writes_field_reads_which_root_fields_a_change_sets() {
+        let json: Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).expect("example");
+        let mut find = Record::from_json(json, Uuid::now_v7()).expect("valid find");
+        let author = Authorship {
+            device_id: Uuid::nil(),
+            device: "Team 3 tablet".into(),
+            user: "A. Aliyev".into(),
+            action: "edit".into(),
+        };
+        let (mut doc, created) = create(&find, ActorId::random(), &author, 1_000).expect("created");
+        assert!(writes_field(&created, "review") && writes_field(&created, "depth_cm"));
+        if let crate::RecordBody::Find(f) = &mut find.body {
+            f.depth_cm = 9;
+        }
+        let edit_depth = edit(&mut doc, &find, &author, 2_000)
+            .expect("edited")
+            .expect("a change");
+        assert!(writes_field(&edit_depth, "depth_cm"));
+        assert!(!writes_field(&edit_depth, "review"));
+        // A note is an item of the `notes` collection, not a root field of its own.
+        find.meta.notes.insert(
+            "n1".into(),
+            serde_json::from_value(serde_json::json!({"text": "second PMN-2 under the first"})).expect("note"),
+        );
+        let note = edit(&mut doc, &find, &author, 3_000)
+            .expect("edited")
+            .expect("a change");
+        assert!(!writes_field(&note, "n1") && !writes_field(&note, "review"));
     }
 }
