@@ -129,6 +129,32 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
         dom.contains(&format!("Data quality: {findings} finding(s)")),
         "quality page"
     );
+    // A summary by kind, then each kind's findings, the first 200 of each listed.
+    let mut by_kind: std::collections::BTreeMap<String, usize> = Default::default();
+    for finding in quality["findings"].as_array().unwrap() {
+        *by_kind
+            .entry(finding["kind"].as_str().unwrap().replace('_', " "))
+            .or_default() += 1;
+    }
+    assert!(by_kind.len() > 1, "the demo has findings of several kinds: {by_kind:?}");
+    let start = dom.find("id=\"quality-summary\">").expect("a summary");
+    let summary = &dom[start..start + dom[start..].find("</div>").unwrap()];
+    for (kind, count) in &by_kind {
+        assert!(
+            summary.contains(&format!("<td>{kind}</td><td class=\"number\">{count}</td>")),
+            "{kind}: {count} in {summary}"
+        );
+        assert!(
+            dom.contains(&format!("<h3>{kind} ({count})</h3>")),
+            "a section for {kind}"
+        );
+        if *count > 200 {
+            assert!(
+                dom.contains(&format!("and {} more", count - 200)),
+                "{kind} is cut at 200"
+            );
+        }
+    }
     let task = dataset
         .records_by_team()
         .into_values()
@@ -164,6 +190,7 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
         ("map", "map"),
         ("map-limit-20", "map/limit=20"),
         ("record", record_view.as_str()),
+        ("quality", "quality"),
     ] {
         let png = artifacts.join(format!("dashboard-{name}.png"));
         let _ = std::fs::remove_file(&png);

@@ -184,12 +184,33 @@ async function record(id) {
   ];
 }
 
+// Findings listed per kind on the page; the rest are counted (the API and `fieldsync-server quality` give them all).
+const FINDINGS_SHOWN = 200;
+
+// The data-quality report: how many findings of each kind, then each kind's findings. At national scale one kind
+// (records stuck in review) can hold thousands, which must not bury the few invalid polygons.
 async function quality() {
   const report = await api("/v1/hq/quality");
-  const rows = report.findings.map((f) => [f.kind.replaceAll("_", " "), f.record_type.replaceAll("_", " "),
-    f.task_id ? element("a", { href: `#task/${f.task_id}` }, f.label) : f.label, f.detail]);
-  return [element("h2", {}, `Data quality: ${rows.length} finding(s)`),
-    element("div", { id: "quality-findings" }, table(["Finding", "Record type", "Record", "Detail"], rows))];
+  const kinds = new Map();
+  for (const f of report.findings) {
+    if (!kinds.has(f.kind)) kinds.set(f.kind, []);
+    kinds.get(f.kind).push(f);
+  }
+  const name = (kind) => kind.replaceAll("_", " ");
+  const summary = table(["Finding", "Records"], [...kinds].map(([kind, found]) => [name(kind), found.length]), [1]);
+  const sections = [...kinds].map(([kind, found]) => {
+    const rows = found.slice(0, FINDINGS_SHOWN).map((f) => [f.record_type.replaceAll("_", " "),
+      f.task_id ? element("a", { href: `#task/${f.task_id}` }, f.label) : f.label, f.detail]);
+    const more = found.length > FINDINGS_SHOWN
+      ? [element("p", {}, `and ${found.length - FINDINGS_SHOWN} more: GET /v1/hq/quality or fieldsync-server quality ` +
+        "lists them all.")]
+      : [];
+    return element("section", { class: "quality-kind" }, element("h3", {}, `${name(kind)} (${found.length})`),
+      table(["Record type", "Record", "Detail"], rows), ...more);
+  });
+  return [element("h2", {}, `Data quality: ${report.findings.length} finding(s)`),
+    element("div", { id: "quality-summary" }, summary),
+    element("div", { id: "quality-findings" }, ...sections)];
 }
 
 async function route() {
