@@ -426,51 +426,52 @@ fn the_changes_of_one_record_in_a_push_are_checked_step_by_step() {
         user: "laptop user".into(),
         action: "edit".into(),
     };
-    // Entered on the day the fixture describes, so the box carries no warning to accept.
-    let mut time = noon().timestamp();
-    let mut record = domain::Record::from_json(worked_area(Uuid::now_v7(), task, "T-031/B9"), Uuid::nil()).unwrap();
-    record.meta.review = Draft;
-    let (mut doc, created) = domain::document::create(&record, automerge::ActorId::random(), &author, time).unwrap();
-    let mut step = |record: &domain::Record| {
-        time += 60;
-        domain::document::edit(&mut doc, record, &author, time)
-            .unwrap()
-            .unwrap()
+    // Each version of a new box (in draft, a minute apart): its changes, the first being the box's creation. Entered
+    // on the day the fixture describes, so the box carries no warning to accept.
+    let changes_of = |versions: &[domain::Record]| {
+        let time = noon().timestamp();
+        let (mut doc, created) =
+            domain::document::create(&versions[0], automerge::ActorId::random(), &author, time).unwrap();
+        let mut changes = vec![created];
+        for (minute, version) in (1..).zip(&versions[1..]) {
+            changes.push(
+                domain::document::edit(&mut doc, version, &author, time + 60 * minute)
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        changes
+    };
+    let draft = domain::Record::from_json(worked_area(Uuid::now_v7(), task, "T-031/B9"), Uuid::nil()).unwrap();
+    let version = |review, depth: i64| {
+        let mut version = draft.clone();
+        version.meta.review = review;
+        if let domain::RecordBody::WorkedArea(w) = &mut version.body {
+            w.depth_achieved_cm = Some(depth);
+        }
+        version
     };
 
     // Straight from draft to approved, in the push that creates the box.
-    record.meta.review = SupervisorApproved;
-    let approved = step(&record);
+    let skipped = changes_of(&[version(Draft, 20), version(SupervisorApproved, 20)]);
     refused_for(
-        &push(record.id(), &[created.clone(), approved]),
+        &push(draft.id(), &skipped),
         domain::Rule::ReviewTransition,
         "from draft to supervisor_approved",
     );
 
     // Created and submitted (accepted), then approved and edited in one push: refused, though the jump from
     // submitted to an approved box with another depth is a valid transition on its own.
-    let (mut doc, created) = {
-        record.meta.review = Draft;
-        domain::document::create(&record, automerge::ActorId::random(), &author, time).unwrap()
-    };
-    let mut step = |record: &domain::Record| {
-        time += 60;
-        domain::document::edit(&mut doc, record, &author, time)
-            .unwrap()
-            .unwrap()
-    };
-    record.meta.review = Submitted;
-    let submitted = step(&record);
-    let response = push(record.id(), &[created, submitted]);
+    let changes = changes_of(&[
+        version(Draft, 20),
+        version(Submitted, 20),
+        version(SupervisorApproved, 20),
+        version(SupervisorApproved, 25),
+    ]);
+    let response = push(draft.id(), &changes[..2]);
     assert!(response.rejected.is_empty(), "{response:?}");
-    record.meta.review = SupervisorApproved;
-    let approved = step(&record);
-    if let domain::RecordBody::WorkedArea(w) = &mut record.body {
-        w.depth_achieved_cm = Some(25);
-    }
-    let edited = step(&record);
     refused_for(
-        &push(record.id(), &[approved, edited]),
+        &push(draft.id(), &changes[2..]),
         domain::Rule::ApprovedImmutable,
         "record a correction",
     );

@@ -488,16 +488,21 @@ mod tests {
     use super::*;
     use crate::vocabulary::ReviewStatus;
 
-    #[test]
-    fn set_at_is_when_the_winning_value_was_written_not_the_last_edit() {
+    /// The README's example find, and the team leader who enters it.
+    fn example_find() -> (Record, Authorship) {
         let json: Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).expect("example");
-        let mut find = Record::from_json(json, Uuid::now_v7()).expect("valid find");
         let author = Authorship {
             device_id: Uuid::nil(),
             device: "Team 3 tablet".into(),
             user: "A. Aliyev".into(),
             action: "edit".into(),
         };
+        (Record::from_json(json, Uuid::now_v7()).expect("valid find"), author)
+    }
+
+    #[test]
+    fn set_at_is_when_the_winning_value_was_written_not_the_last_edit() {
+        let (mut find, author) = example_find();
         let (mut doc, _) = create(&find, ActorId::random(), &author, 1_000).expect("created");
         assert_eq!(set_at(&doc, "review").map(|t| t.timestamp()), Some(1_000));
 
@@ -514,14 +519,7 @@ mod tests {
 
     #[test]
     fn writes_field_reads_which_root_fields_a_change_sets() {
-        let json: Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).expect("example");
-        let mut find = Record::from_json(json, Uuid::now_v7()).expect("valid find");
-        let author = Authorship {
-            device_id: Uuid::nil(),
-            device: "Team 3 tablet".into(),
-            user: "A. Aliyev".into(),
-            action: "edit".into(),
-        };
+        let (mut find, author) = example_find();
         let (mut doc, created) = create(&find, ActorId::random(), &author, 1_000).expect("created");
         assert!(writes_field(&created, "review") && writes_field(&created, "depth_cm"));
         if let crate::RecordBody::Find(f) = &mut find.body {
