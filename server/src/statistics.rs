@@ -3,9 +3,9 @@
 //! definitions below are the contract every backend follows, and docs/statistics.md explains them to HQ.
 //!
 //! - Void records never count, nor do superseded ones: a record that a live (not void) correction supersedes
-//!   counts through the correction alone, so a corrected worked area is not counted twice. A record's team is its daily report's team, or else its task's only team; a record
-//!   of a task with several teams and no daily report is counted under "(unassigned)". Its organisation is its
-//!   task's.
+//!   counts through the correction alone, so a corrected worked area is not counted twice.
+//! - A record's team is its daily report's team, or else its task's only team; a record of a task with several
+//!   teams and no daily report is counted under "(unassigned)". Its organisation is its task's.
 //! - Land released is the geodesic area (`area_m2`) of worked areas by outcome: cleared, reduced (split by whether
 //!   a technical asset was used) and cancelled. Other outcomes (searched, inaccessible) release no land.
 //! - Finds count items (`quantity`), by category and by model.

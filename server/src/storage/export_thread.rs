@@ -3,7 +3,7 @@
 //! An export's working memory (the GeoPackage writer's 32 MiB page cache, the sorter that builds an index) is
 //! made of many small allocations. glibc gives each thread a heap arena of its own and keeps in it what was freed,
 //! so exports run on whichever thread of tokio's blocking pool was free each kept about 35 MB more whenever they
-//! landed on a thread no export had used (VmHWM 79 → 111 → 145 → 186 MB over eight exports, docs/benchmarks.md).
+//! landed on a thread no export had used (VmHWM from 79 to 186 MB over eight exports, docs/benchmarks.md).
 //! On one thread every export reuses the same arena. A second export waits for the first, which also keeps two
 //! national exports from competing for the disk.
 

@@ -185,15 +185,15 @@ pub(super) fn upsert(tx: &Transaction<'_>, record_type: RecordType, feature: &Fe
     use rusqlite::types::Value as Sql;
     let layer = layers::layer(record_type);
     let table = table(record_type);
+    feature
+        .check(layer)
+        .map_err(|e| StorageError::Database(format!("the {} row of {}: {e}", layer.name, feature.record_id)))?;
     let id = feature.record_id.to_string();
     let superseded_before: Option<String> = tx
         .prepare_cached(&format!("SELECT supersedes_id FROM {table} WHERE record_id = ?1"))?
         .query_row([&id], |r| r.get(0))
         .optional()?
         .flatten();
-    feature
-        .check(layer)
-        .map_err(|e| StorageError::Database(format!("the {} row of {}: {e}", layer.name, feature.record_id)))?;
     let mut values: Vec<Sql> = feature
         .values
         .iter()
