@@ -6,7 +6,7 @@ use crate::store::{Origin, Store};
 use automerge::{Automerge, Change};
 use domain::document;
 use domain::validation::check_edit;
-use domain::{Issue, Record};
+use domain::{Issue, Materialized, Record};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -54,11 +54,17 @@ impl Store {
 
     /// Replaces a record with `new`: only the fields that differ from what it shows now are written.
     pub fn update(&mut self, new: Record) -> Result<Saved, StoreError> {
+        self.update_as(new, "edit")
+    }
+
+    /// [`Store::update`], with the action the change's authorship names (edit, submit, approve...).
+    pub(crate) fn update_as(&mut self, new: Record, action: &str) -> Result<Saved, StoreError> {
         let id = new.id();
         let mut doc = self
             .load_document(id)?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let old = document::materialize(&doc).map_err(StoreError::document(id))?.record;
+        let before = document::materialize(&doc).map_err(StoreError::document(id))?;
+        let old = &before.record;
         if old.record_type() != new.record_type() {
             return Err(StoreError::BadEdit(format!(
                 "{} is a {}; a record's type cannot change",
@@ -66,10 +72,10 @@ impl Store {
                 old.record_type()
             )));
         }
-        let change = document::edit(&mut doc, &new, &self.author("edit"), self.now().timestamp())
+        let change = document::edit(&mut doc, &new, &self.author(action), self.now().timestamp())
             .map_err(StoreError::document(id))?;
         match change {
-            Some(change) => self.commit_local(id, Some(&old), &doc, change),
+            Some(change) => self.commit_local(id, Some(&before), &doc, change),
             None => Ok(Saved {
                 id,
                 change: None,
@@ -134,19 +140,22 @@ impl Store {
         }
         let change = document::resolve(&mut doc, decisions, &self.author("resolve"), self.now().timestamp())
             .map_err(StoreError::document(id))?;
-        self.commit_local(id, Some(&before.record), &doc, change)
+        self.commit_local(id, Some(&before), &doc, change)
     }
 
-    /// Validates the edited document and stores it with its change, or stores nothing.
+    /// Checks the edit against this device's authority, validates the edited document, and stores it with its
+    /// change, or stores nothing.
     fn commit_local(
         &mut self,
         id: Uuid,
-        old: Option<&Record>,
+        old: Option<&Materialized>,
         doc: &Automerge,
         change: Change,
     ) -> Result<Saved, StoreError> {
         let derived = self.derive(id, doc)?;
+        self.check_authority(old, &derived.materialized, doc)?;
         let related = self.related(&derived.materialized.record)?;
+        let old = old.map(|o| &o.record);
         let mut blocking = check_edit(old, &derived.materialized.record, &derived.issues, &related);
         blocking.extend(derived.issues.iter().filter(|i| i.is_error()).cloned());
         if !blocking.is_empty() {

@@ -25,6 +25,9 @@ pub enum StoreError {
     Invalid { issues: Vec<Issue> },
     #[error("{0}")]
     BadEdit(String),
+    /// The device's role may not make this edit (domain::authority); nothing was stored.
+    #[error("{0}")]
+    NotPermitted(String),
     #[error("the store file is damaged ({0}): restore it from a backup, or re-sync the device")]
     Damaged(String),
     #[error("record {record}: change {index} cannot be used: {reason}")]

@@ -7,6 +7,7 @@
 //!
 //! **Architecture invariant:** client-core never links the server's web or PostgreSQL stack.
 
+mod authority;
 mod compaction;
 mod editing;
 mod error;
@@ -16,9 +17,11 @@ mod identity;
 mod neighbourhood;
 mod queries;
 mod recovery;
+mod review;
 mod store;
 mod sync;
 
+pub use authority::Enrolled;
 pub use compaction::CompactionReport;
 pub use editing::Saved;
 pub use error::StoreError;

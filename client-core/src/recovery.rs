@@ -71,7 +71,10 @@ impl Store {
                 want.execute([&id])?;
             }
             if entry.send {
-                for change in doc.get_changes(&known) {
+                // Only this device's own changes: the server takes a change only from the device that wrote it
+                // (`author_mismatch`), so another device's lost changes come back when that device reconciles.
+                let own = &self.identity().actor;
+                for change in doc.get_changes(&known).into_iter().filter(|c| c.actor_id() == own) {
                     owe.execute(params![id, change.hash().0.as_slice(), change.raw_bytes()])?;
                 }
             }

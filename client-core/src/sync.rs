@@ -319,6 +319,9 @@ impl Store {
             let report = store.import_changes(&pulled)?;
             store.apply_differ(&response.differ)?;
             store.answered_wanted(wanted)?;
+            if let Some(profile) = &response.device {
+                store.set_enrolled(profile)?;
+            }
             store.set_meta(CURSOR, &response.cursor.to_string())?;
             store.set_meta(SERVER_ID, &response.server_id.to_string())?;
             match &response.cursor_check {

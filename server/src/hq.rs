@@ -22,7 +22,7 @@ pub async fn statistics<S: Storage>(
     filter: Result<Query<Filter>, QueryRejection>,
 ) -> Response {
     match prepare(&app, &headers, filter, FILTER_USAGE).await {
-        Ok(filter) => json(app.storage.statistics(&filter).await),
+        Ok(filter) => json(app.storage.statistics(&filter.reported()).await),
         Err(refusal) => refusal,
     }
 }
@@ -34,7 +34,7 @@ pub async fn totals<S: Storage>(
     filter: Result<Query<Filter>, QueryRejection>,
 ) -> Response {
     match prepare(&app, &headers, filter, FILTER_USAGE).await {
-        Ok(filter) => json(app.storage.totals(&filter).await),
+        Ok(filter) => json(app.storage.totals(&filter.reported()).await),
         Err(refusal) => refusal,
     }
 }
@@ -232,7 +232,7 @@ pub async fn quality<S: Storage>(
 
 /// The query parameters of the statistics' filter, for messages.
 const FILTER_USAGE: &str =
-    "from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=<a review status, or approved>";
+    "from=YYYY-MM-DD, to=YYYY-MM-DD, organisation=, team=, task=<uuid>, review=<a review status, approved or any>";
 
 /// Checks the device may read HQ's data and the query parses; otherwise the response refusing the request, which
 /// names the parameters (`usage`).

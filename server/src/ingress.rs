@@ -8,6 +8,7 @@ use crate::staging::Staging;
 use crate::storage::{Device, Grant, Ingest, NewChange, NewQuarantined, RecordRow, Storage, StorageError};
 use automerge::{Automerge, Change, ReadDoc};
 use chrono::{DateTime, Utc};
+use domain::authority::{self, Standing};
 use domain::document;
 use domain::records::RecordBody;
 use domain::validation::check_edit;
@@ -208,10 +209,30 @@ async fn decide<S: Storage>(
         )));
     }
 
-    // 4. Scope: the device must be allowed on the record's task before and after the change.
+    // 4. Authorship: every new change is this device's own. The device named inside a change is only a claim;
+    // the writer (Automerge actor) belongs to the device that first pushed one of its changes.
+    for change in &fresh {
+        let owner = storage.actor_owner(change.actor_id().to_bytes()).await?;
+        if owner.is_some_and(|owner| owner != device.id) {
+            let message = format!(
+                "change {} was written by another enrolled device, not by {}: a device pushes only the changes it made",
+                change.hash(),
+                device.name
+            );
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::AuthorMismatch,
+                message,
+                vec![],
+                hashes,
+            )));
+        }
+    }
+
+    // 5. Scope: the device must be allowed on the record's task before and after the change, and may link only to
+    // records it sees. A refusal names nothing of what the device may not see.
     let mut tasks = vec![task_of(&after)];
     if let Some(before) = &before {
-        tasks.push(task_of(before));
+        tasks.push(task_of(&before.record));
     }
     for task in tasks {
         let teams = match task {
@@ -226,16 +247,36 @@ async fn decide<S: Storage>(
             },
         };
         if !may_write(device, teams.as_ref()) {
-            let whose = teams.map_or("a shared record".to_string(), |t| {
-                format!("teams {}", t.into_iter().collect::<Vec<_>>().join(", "))
-            });
+            // A new record is the device's own, so it is named; an existing one may be another team's.
+            let what = match &before {
+                None => format!("{} {}", after.record_type(), after.meta.label),
+                Some(_) => "the changes".to_string(),
+            };
             let message = format!(
-                "{} {} belongs to {whose}; device {} ({}, teams {}) may not write it",
+                "{what}: in a task this device does not work on; device {} ({}, teams {}) writes only records of its teams' tasks",
+                device.name,
+                device.role,
+                teams_text(device)
+            );
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::OutOfScope,
+                message,
+                vec![],
+                hashes,
+            )));
+        }
+    }
+    for (field, linked) in after.links() {
+        if let Some(row) = storage.record(linked).await?
+            && !visible(storage, device, &row).await?
+        {
+            let message = format!(
+                "{} {}: `{field}` names a record this device may not see; device {} ({}, teams {}) links only to records of its teams' tasks",
                 after.record_type(),
                 after.meta.label,
                 device.name,
-                device.role.as_str(),
-                device.teams.iter().cloned().collect::<Vec<_>>().join(", ")
+                device.role,
+                teams_text(device)
             );
             return Ok(Verdict::Refuse(refuse(
                 RejectionCode::OutOfScope,
@@ -246,7 +287,7 @@ async fn decide<S: Storage>(
         }
     }
 
-    // 5. Validate the record the changes make, against the records the server holds.
+    // 6. Authority and validation of the record the changes make, against the records the server holds.
     let related = related(storage, &after).await?;
     let entered_at = document::entered_at(after_doc).unwrap_or(now);
     let ctx = domain::Context {
@@ -254,16 +295,50 @@ async fn decide<S: Storage>(
         related: &related,
         entered_at,
     };
+    let own = before.is_none()
+        || match document::creator_actor(after_doc) {
+            Some(actor) => storage.actor_owner(actor.to_bytes()).await? == Some(device.id),
+            None => false,
+        };
+    let standing = Standing { in_teams: true, own };
     let issues = domain::validation::validate(&after, &ctx);
-    let mut errors = check_edit(before.as_ref(), &after, &issues, &related);
-    // Several changes at once pass the workflow rules as a whole exactly when each of them does, unless a later
-    // one moves the review status: then a step may break a rule that the jump hides (approved, then edited).
+    let before_record = before.as_ref().map(|b| &b.record);
+    let mut denial = authority::check(
+        Some(device.role),
+        &edit_actions(before.as_ref(), &after, &conflicts),
+        standing,
+    )
+    .err();
+    let mut errors = check_edit(before_record, &after, &issues, &related);
+    // Several changes at once pass the rules as a whole exactly when each of them does, unless a later one moves
+    // the review status (a step may break a rule that the jump hides: approved, then edited) or merges concurrent
+    // changes (a step may decide a conflict that the jump does not show). Then each step is checked in turn.
     let review_moves = fresh
         .iter()
         .skip(usize::from(before.is_none()))
         .any(|c| document::writes_field(c, "review"));
-    if fresh.len() > 1 && (!errors.is_empty() || review_moves) {
-        errors = check_each_step(after_doc, &before_heads, before.as_ref(), &fresh, &ctx)?;
+    let merges = fresh.iter().any(|c| c.deps().len() > 1);
+    if fresh.len() > 1 && denial.is_none() && (!errors.is_empty() || review_moves || merges) {
+        let steps = check_each_step(
+            after_doc,
+            &before_heads,
+            before.as_ref(),
+            &fresh,
+            &ctx,
+            device.role,
+            standing,
+        )?;
+        errors = steps.errors;
+        denial = steps.denial;
+    }
+    if let Some(denial) = denial {
+        let message = format!("{} {}: {denial}", after.record_type(), after.meta.label);
+        return Ok(Verdict::Refuse(refuse(
+            RejectionCode::NotPermitted,
+            message,
+            vec![],
+            hashes,
+        )));
     }
     errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
     if !errors.is_empty() {
@@ -276,14 +351,15 @@ async fn decide<S: Storage>(
         return Ok(Verdict::Refuse(refuse(RejectionCode::Invalid, message, errors, hashes)));
     }
 
-    // 6. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
+    // 7. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
     let row = row_of(&after, issues.clone(), conflicts, after_doc);
-    let grants = grants(storage, before.as_ref(), &after).await?;
+    let grants = grants(storage, before_record, &after).await?;
     let changes = fresh
         .iter()
         .map(|c| NewChange {
             hash: c.hash().0,
             bytes: c.raw_bytes().to_vec(),
+            actor: c.actor_id().to_bytes().to_vec(),
         })
         .collect();
     loaded.since_snapshot += fresh.len();
@@ -310,22 +386,35 @@ async fn decide<S: Storage>(
     }))
 }
 
-/// The workflow rules (`check_edit`: review transitions, approved records, accepted warnings) for each change of a
-/// push in turn. A device checks them one edit at a time, so a push of several changes of one record (created,
-/// submitted and approved during a day offline) holds steps that the jump from the server's state to the last one
-/// would break (a new record cannot be approved at once), and the jump may hide a step that breaks one (an approved
-/// record edited in place). Only run for pushes of several changes where either can happen.
+/// What checking a push step by step found: the workflow errors of every step, and the first step the device's
+/// role may not take.
+struct Steps {
+    errors: Vec<Issue>,
+    denial: Option<authority::Denial>,
+}
+
+/// The authority table and the workflow rules (`check_edit`: review transitions, approved records, accepted
+/// warnings) for each change of a push in turn. A device checks them one edit at a time, so a push of several
+/// changes of one record (created, submitted and approved during a day offline) holds steps that the jump from the
+/// server's state to the last one would break (a new record cannot be approved at once), and the jump may hide a
+/// step that breaks one (an approved record edited in place, a conflict decided by a merge). Only run for pushes
+/// of several changes where either can happen.
 fn check_each_step(
     after: &Automerge,
     before_heads: &[automerge::ChangeHash],
-    before: Option<&Record>,
+    before: Option<&domain::Materialized>,
     fresh: &[Change],
     ctx: &domain::Context<'_>,
-) -> Result<Vec<Issue>, StorageError> {
+    role: domain::Role,
+    standing: Standing,
+) -> Result<Steps, StorageError> {
     let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("replaying a push: {e}"));
     let mut replay = after.fork_at(before_heads).map_err(|e| damaged(&e))?;
     let mut previous = before.cloned();
-    let mut errors: Vec<Issue> = Vec::new();
+    let mut steps = Steps {
+        errors: Vec::new(),
+        denial: None,
+    };
     for change in fresh {
         replay.apply_changes([change.clone()]).map_err(|e| damaged(&e))?;
         // A change waiting for one later in the push is no step of its own.
@@ -334,18 +423,67 @@ fn check_each_step(
         }
         // A state between the changes that is no record (a client that split one edit oddly) is no step to check:
         // the last state, which the rules have already read, is.
-        let Ok(step) = document::materialize(&replay).map(|m| m.record) else {
+        let Ok(step) = document::materialize(&replay) else {
             continue;
         };
-        let warnings = domain::validation::validate(&step, ctx);
-        for issue in check_edit(previous.as_ref(), &step, &warnings, ctx.related) {
-            if !errors.contains(&issue) {
-                errors.push(issue);
+        if steps.denial.is_none() {
+            let actions = edit_actions(previous.as_ref(), &step.record, &step.conflicts);
+            steps.denial = authority::check(Some(role), &actions, standing).err();
+        }
+        let warnings = domain::validation::validate(&step.record, ctx);
+        for issue in check_edit(
+            previous.as_ref().map(|p| &p.record),
+            &step.record,
+            &warnings,
+            ctx.related,
+        ) {
+            if !steps.errors.contains(&issue) {
+                steps.errors.push(issue);
             }
         }
         previous = Some(step);
     }
-    Ok(errors)
+    Ok(steps)
+}
+
+/// The actions of the authority table an edit takes: from `before` (None: a new record) to the record `after`
+/// shows with its open `conflicts`. A safety-relevant conflict open before and gone after was decided.
+pub fn edit_actions(
+    before: Option<&domain::Materialized>,
+    after: &Record,
+    conflicts: &[FieldConflict],
+) -> Vec<domain::Action> {
+    let resolved: Vec<String> = before
+        .map(|b| {
+            b.conflicts
+                .iter()
+                .filter(|c| domain::conflict::is_safety_relevant(after.record_type(), &c.field))
+                .filter(|c| !conflicts.iter().any(|open| open.field == c.field))
+                .map(|c| c.field.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    authority::actions(before.map(|b| &b.record), after, &resolved)
+}
+
+fn teams_text(device: &Device) -> String {
+    if device.teams.is_empty() {
+        return "none".into();
+    }
+    device.teams.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `device` sees a stored record: a task by its own teams, anything else by its task's.
+async fn visible<S: Storage>(storage: &Staging<'_, S>, device: &Device, row: &RecordRow) -> Result<bool, StorageError> {
+    if device.role.sees_everything() {
+        return Ok(true);
+    }
+    let teams = match (row.record_type, row.task_id) {
+        (RecordType::Task, _) => Some(row.task_teams.clone()),
+        (_, Some(task)) => storage.record(task).await?.map(|t| t.task_teams),
+        (_, None) => None,
+    };
+    Ok(crate::scope::sees(device, teams.as_ref()))
 }
 
 struct Refusal {
@@ -408,10 +546,8 @@ fn deferred(record_id: Uuid, message: String, changes: Vec<String>) -> Outcome {
     }
 }
 
-fn materialize(doc: &Automerge, id: Uuid) -> Result<Record, StorageError> {
-    document::materialize(doc)
-        .map(|m| m.record)
-        .map_err(|e| StorageError::Damaged(format!("record {id}: {e}")))
+fn materialize(doc: &Automerge, id: Uuid) -> Result<domain::Materialized, StorageError> {
+    document::materialize(doc).map_err(|e| StorageError::Damaged(format!("record {id}: {e}")))
 }
 
 enum TaskRef {

@@ -107,7 +107,8 @@ enum DeviceCommand {
         /// Its team; repeat for a supervisor of several teams.
         #[arg(long = "team")]
         teams: Vec<String>,
-        #[arg(long, value_enum)]
+        /// deminer, team-leader, supervisor, hq, relay or admin (docs/authority.md says what each may do).
+        #[arg(long)]
         role: Role,
         /// Do not print the QR code.
         #[arg(long)]
@@ -367,12 +368,20 @@ async fn rebuild(storage: SqliteStorage, settings: &Settings) -> Result<()> {
 
 /// `stats`: the headline in ANAMA's form and land released per team, or everything as JSON.
 async fn stats(storage: SqliteStorage, filter: &server::statistics::Filter, json: bool) -> Result<()> {
-    let stats = storage.statistics(filter).await?;
+    let filter = filter.clone().reported();
+    let stats = storage.statistics(&filter).await?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(());
     }
     let h = &stats.headline;
+    let counted = match filter.review {
+        Some(server::statistics::ReviewFilter::Approved) | None => {
+            "approved records (supervisor or HQ); --review any for everything reported".to_string()
+        }
+        Some(review) => format!("records with review {}", String::from(review)),
+    };
+    outln!("counting {counted}");
     outln!(
         "{:.2} ha cleared, {} AP mines, {} AT mines, {} UXO",
         h.hectares_cleared,

@@ -1,10 +1,10 @@
 //! Which records a device may see and write (protocol.md, "Scope").
 //!
 //! A record with a task belongs to that task's teams; a device sees and writes the records of its teams' tasks.
-//! Records without a task (hazard areas, incidents away from a task) are shared: every device sees them and
-//! team leaders and above may write them. HQ and admin devices see and write everything.
+//! Records without a task (hazard areas, incidents away from a task) are shared: every device sees them and may
+//! write them as far as its role allows (domain::authority). HQ and admin devices see everything.
 
-use crate::storage::{Device, Role, Visibility};
+use crate::storage::{Device, Visibility};
 use std::collections::BTreeSet;
 
 pub fn visibility(device: &Device) -> Visibility {
@@ -15,15 +15,10 @@ pub fn visibility(device: &Device) -> Visibility {
     }
 }
 
-/// Whether `device` may write a record whose task has `task_teams` (None: the record has no task).
+/// Whether a record whose task has `task_teams` (None: the record has no task) is within `device`'s scope for
+/// writing. What it may do there is its role's to say (domain::authority).
 pub fn may_write(device: &Device, task_teams: Option<&BTreeSet<String>>) -> bool {
-    if device.role.sees_everything() {
-        return true;
-    }
-    match task_teams {
-        Some(teams) => !teams.is_disjoint(&device.teams),
-        None => device.role >= Role::TeamLeader,
-    }
+    sees(device, task_teams)
 }
 
 /// Whether `device` sees a record whose task has `task_teams` (None: the record has no task, and everyone sees it).

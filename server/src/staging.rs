@@ -63,6 +63,20 @@ impl<'a, S: Storage> Staging<'a, S> {
         }
     }
 
+    /// The device an Automerge actor belongs to: the one that pushed its first change, staged or logged.
+    pub async fn actor_owner(&self, actor: &[u8]) -> Result<Option<Uuid>, StorageError> {
+        let staged = self
+            .batch
+            .ingests
+            .iter()
+            .find(|ingest| ingest.changes.iter().any(|c| c.actor == actor))
+            .map(|ingest| ingest.device_id);
+        match staged {
+            Some(device) => Ok(Some(device)),
+            None => self.storage.actor_owner(actor).await,
+        }
+    }
+
     fn staged_rows(&self) -> impl Iterator<Item = &RecordRow> {
         self.batch.ingests.iter().map(|ingest| &ingest.record)
     }

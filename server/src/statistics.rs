@@ -34,10 +34,19 @@ pub struct Filter {
     /// A task's record id.
     #[arg(long)]
     pub task: Option<Uuid>,
-    /// Only records in this review status (draft, submitted, returned, supervisor_approved, hq_approved), or
-    /// `approved` for both approved ones: the records official totals are computed from.
+    /// Only records in this review status (draft, submitted, returned, supervisor_approved, hq_approved),
+    /// `approved` for both approved ones (the records official totals are computed from), or `any`. Statistics and
+    /// totals count approved records unless told otherwise; exports hold every record unless told otherwise.
     #[arg(long)]
     pub review: Option<ReviewFilter>,
+}
+
+impl Filter {
+    /// The filter of a figure HQ reports: approved records unless another review filter was asked for.
+    pub fn reported(mut self) -> Filter {
+        self.review.get_or_insert(ReviewFilter::Approved);
+        self
+    }
 }
 
 /// The review statuses a filter counts: one, or `approved` for a supervisor's and HQ's approval alike
@@ -47,11 +56,13 @@ pub struct Filter {
 pub enum ReviewFilter {
     Status(ReviewStatus),
     Approved,
+    /// Every record reported, drafts included.
+    Any,
 }
 
 impl ReviewFilter {
-    /// The statuses counted, as the JSON array the storage's queries take.
-    pub fn statuses_json(self) -> String {
+    /// The statuses counted, as the JSON array the storage's queries take; None for any status.
+    pub fn statuses_json(self) -> Option<String> {
         let statuses: Vec<&str> = match self {
             ReviewFilter::Status(status) => vec![status.as_str()],
             ReviewFilter::Approved => ReviewStatus::ALL
@@ -59,8 +70,9 @@ impl ReviewFilter {
                 .filter(|s| s.is_approved())
                 .map(|s| s.as_str())
                 .collect(),
+            ReviewFilter::Any => return None,
         };
-        serde_json::Value::from(statuses).to_string()
+        Some(serde_json::Value::from(statuses).to_string())
     }
 }
 
@@ -68,8 +80,10 @@ impl std::str::FromStr for ReviewFilter {
     type Err = String;
 
     fn from_str(text: &str) -> Result<ReviewFilter, String> {
-        if text == "approved" {
-            return Ok(ReviewFilter::Approved);
+        match text {
+            "approved" => return Ok(ReviewFilter::Approved),
+            "any" => return Ok(ReviewFilter::Any),
+            _ => {}
         }
         ReviewStatus::ALL
             .iter()
@@ -78,7 +92,7 @@ impl std::str::FromStr for ReviewFilter {
             .ok_or_else(|| {
                 let known: Vec<&str> = ReviewStatus::ALL.iter().map(|s| s.as_str()).collect();
                 format!(
-                    "review={text:?} is not a review status: use approved or one of {}",
+                    "review={text:?} is not a review status: use approved, any or one of {}",
                     known.join(", ")
                 )
             })
@@ -98,6 +112,7 @@ impl From<ReviewFilter> for String {
         match filter {
             ReviewFilter::Status(status) => status.as_str().to_string(),
             ReviewFilter::Approved => "approved".to_string(),
+            ReviewFilter::Any => "any".to_string(),
         }
     }
 }
@@ -253,9 +268,13 @@ mod tests {
     #[test]
     fn a_review_filter_is_a_status_or_approved_and_names_a_mistake() {
         let approved: ReviewFilter = "approved".parse().expect("approved");
-        assert_eq!(approved.statuses_json(), r#"["supervisor_approved","hq_approved"]"#);
+        assert_eq!(
+            approved.statuses_json().as_deref(),
+            Some(r#"["supervisor_approved","hq_approved"]"#)
+        );
+        assert_eq!("any".parse::<ReviewFilter>().map(ReviewFilter::statuses_json), Ok(None));
         let submitted: ReviewFilter = "submitted".parse().expect("a status");
-        assert_eq!(submitted.statuses_json(), r#"["submitted"]"#);
+        assert_eq!(submitted.statuses_json().as_deref(), Some(r#"["submitted"]"#));
         assert_eq!(String::from(submitted), "submitted");
         let message = "aproved".parse::<ReviewFilter>().expect_err("a typo");
         assert!(

@@ -90,6 +90,12 @@ async fn handle<S: Storage>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
         more: false,
         cursor_check: None,
         differ: vec![],
+        device: Some(protocol::DeviceProfile {
+            id: device.id,
+            name: device.name.clone(),
+            role: device.role,
+            teams: device.teams.iter().cloned().collect(),
+        }),
     };
     if !request.push.is_empty() || request.reconcile.is_some() {
         let mut cache = app.ingest.lock().await;

@@ -154,6 +154,8 @@ fn change(bytes: &[u8]) -> NewChange {
     NewChange {
         hash: Sha256::digest(bytes).into(),
         bytes: bytes.to_vec(),
+        // Placeholder changes share one writer; the authorship story below gives each its own.
+        actor: b"conformance".to_vec(),
     }
 }
 

@@ -334,6 +334,7 @@ async fn fill(data: &Path, records: usize) {
                 changes: vec![NewChange {
                     hash,
                     bytes: change.raw_bytes().to_vec(),
+                    actor: change.actor_id().to_bytes().to_vec(),
                 }],
                 device_id: author.device_id,
                 received_at: chrono::Utc::now(),

@@ -17,7 +17,7 @@ fn main() {
     println!("sync benchmark in {}", dir.path().display());
     for n in [100, 1_000, 10_000] {
         let server = TestServer::start(&dir.path().join(format!("server-{n}")));
-        let (_, token) = server.enrol("bench", &["Team 3"], DeviceRole::TeamLeader);
+        let (_, token) = server.enrol("bench", &["Team 3"], DeviceRole::Supervisor);
         let mut device = store(&dir.path().join(format!("device-{n}.db")), "bench", "bench");
         device.enroll(&server.url(), &token).unwrap();
         fill(&mut device, n);

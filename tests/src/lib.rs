@@ -29,6 +29,18 @@ pub fn store(path: &Path, device: &str, user: &str) -> Store {
     store
 }
 
+/// Gives a store the role a server would give it at enrolment, for tests of one device alone (with a server, the
+/// first sync does this).
+pub fn enrolled_as(store: &Store, role: DeviceRole, teams: &[&str]) {
+    let profile = protocol::DeviceProfile {
+        id: Uuid::now_v7(),
+        name: store.identity().device_name.clone(),
+        role,
+        teams: teams.iter().map(|t| t.to_string()).collect(),
+    };
+    store.set_enrolled(&profile).unwrap();
+}
+
 pub fn reopen(path: &Path) -> Store {
     let mut store = Store::open(path).unwrap();
     store.set_clock(noon);

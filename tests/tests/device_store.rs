@@ -231,6 +231,8 @@ fn warnings_are_stored_with_the_record_and_do_not_block() {
 fn approved_records_are_corrected_by_a_superseding_record_not_edited() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store(&dir.path().join("s.db"), "T", "U");
+    // A supervisor approves, voids and corrects; a store never enrolled may only make and submit drafts.
+    tests::enrolled_as(&store, tests::DeviceRole::Supervisor, &["Team 3"]);
     let (task, wa, find_id) = day_of_work(&mut store);
     store.patch(find_id, &json!({"review": "submitted"})).unwrap();
     store.patch(find_id, &json!({"review": "supervisor_approved"})).unwrap();
@@ -260,6 +262,8 @@ fn approved_records_are_corrected_by_a_superseding_record_not_edited() {
 fn voided_records_stay_in_history_and_leave_default_lists() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store(&dir.path().join("s.db"), "T", "U");
+    // A supervisor approves, voids and corrects; a store never enrolled may only make and submit drafts.
+    tests::enrolled_as(&store, tests::DeviceRole::Supervisor, &["Team 3"]);
     let (_, _, find_id) = day_of_work(&mut store);
     store.void(find_id, "entered on the wrong tablet").unwrap();
     assert!(

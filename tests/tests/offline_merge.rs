@@ -13,6 +13,7 @@ fn two_devices() -> (TempDir, Store, Store, (Uuid, Uuid, Uuid)) {
     let dir = tempfile::tempdir().unwrap();
     let mut a = store(&dir.path().join("a.db"), "Tablet A", "Team leader Aliyev");
     let mut b = store(&dir.path().join("b.db"), "Laptop B", "Supervisor Mammadova");
+    tests::enrolled_as(&b, tests::DeviceRole::Supervisor, &["Team 3"]);
     let ids = day_of_work(&mut a);
     exchange(&a, &mut b);
     (dir, a, b, ids)

@@ -16,7 +16,7 @@ fn the_quality_report_names_overlaps_duplicates_and_finds_outside_their_worked_a
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
     let mut tablet = store(&dir.path().join("tablet.db"), "tablet", "A. Aliyev");
-    let (_, token) = server.enrol("tablet", &["Team 3"], DeviceRole::TeamLeader);
+    let (_, token) = server.enrol("tablet", &["Team 3"], DeviceRole::Supervisor);
     enrolled(&mut tablet, &server, &token);
     let (task, box_b3, find) = day_of_work(&mut tablet);
 
@@ -83,7 +83,7 @@ fn the_quality_report_lists_open_conflicts_until_decided_and_the_wait_in_review_
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
     let mut tablet = store(&dir.path().join("tablet.db"), "Team 3 tablet", "A. Aliyev");
-    let (_, token) = server.enrol("tablet", &["Team 3"], DeviceRole::TeamLeader);
+    let (_, token) = server.enrol("tablet", &["Team 3"], DeviceRole::Supervisor);
     enrolled(&mut tablet, &server, &token);
     let mut laptop = store(&dir.path().join("laptop.db"), "Base camp laptop", "R. Mammadova");
     let (_, token) = server.enrol("laptop", &["Team 3"], DeviceRole::Supervisor);

@@ -49,8 +49,8 @@ fn a_server_restored_from_backup_gets_back_what_it_lost() {
     let backup = dir.path().join("backup");
     let server = TestServer::start(&data);
     let addr = server.addr;
-    let mut a = device(dir.path(), &server, "tablet-a", DeviceRole::TeamLeader);
-    let mut b = device(dir.path(), &server, "tablet-b", DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", DeviceRole::Supervisor);
+    let mut b = device(dir.path(), &server, "tablet-b", DeviceRole::Supervisor);
     let (task, wa, find_id) = day_of_work(&mut a);
     sync(&mut a);
     sync(&mut b);
@@ -115,7 +115,7 @@ fn a_server_restored_from_backup_gets_back_what_it_lost() {
 fn a_device_enrolled_with_a_new_server_brings_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     let old = TestServer::start(&dir.path().join("old"));
-    let mut a = device(dir.path(), &old, "tablet-a", DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &old, "tablet-a", DeviceRole::Supervisor);
     day_of_work(&mut a);
     sync(&mut a);
     a.compact().unwrap();
@@ -123,7 +123,7 @@ fn a_device_enrolled_with_a_new_server_brings_what_it_holds() {
 
     // Base camp gets a new server; the tablet enrols with it and syncs.
     let new = TestServer::start(&dir.path().join("new"));
-    let (_, token) = new.enrol("tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (_, token) = new.enrol("tablet-a", &[TEAM], DeviceRole::Supervisor);
     enrolled(&mut a, &new, &token);
     let report = sync(&mut a);
     assert_eq!(report.accepted, 3, "its three acknowledged records are sent again");
@@ -136,7 +136,7 @@ fn a_device_enrolled_with_a_new_server_brings_what_it_holds() {
 fn a_device_that_lacks_a_much_edited_record_receives_it_as_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", DeviceRole::Supervisor);
     let (_, _, find_id) = day_of_work(&mut a);
     sync(&mut a);
     for depth in 11..40 {
@@ -151,7 +151,7 @@ fn a_device_that_lacks_a_much_edited_record_receives_it_as_a_snapshot() {
     assert!(changes.changes.len() < 8, "the tail after the snapshot is short");
 
     // A device joining now: the record arrives as a snapshot plus tail, and equals tablet A's.
-    let mut b = device(dir.path(), &server, "tablet-b", DeviceRole::TeamLeader);
+    let mut b = device(dir.path(), &server, "tablet-b", DeviceRole::Supervisor);
     let (url, token) = b.enrollment().unwrap().unwrap();
     let transport = client_core::HttpTransport::new(&url, &token);
     let mut snapshots = Vec::new();

@@ -102,6 +102,8 @@ fn supervisor_with_a_task(dir: &std::path::Path) -> (TestServer, client_core::St
     let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
     let mut tablet = tests::store(&dir.join("tablet.db"), "Supervisor tablet", "R. Mammadova");
     tests::enrolled(&mut tablet, &server, &token);
+    // The first sync tells the tablet it is a supervisor's, as `fieldsync enroll` does.
+    tablet.sync(|_| {}).unwrap();
     let task = Uuid::now_v7();
     tests::create(&mut tablet, tests::task(task));
     (server, tablet, hq, task)
@@ -127,7 +129,8 @@ fn statistics_equal_an_independent_computation_from_the_records() {
     let plan = demo::plan(&dataset).unwrap();
     demo::push(&server.url(), &enrolment, &plan, |_| {}).unwrap();
     let records: Vec<Record> = dataset.records_by_team().into_values().flatten().collect();
-    let endpoint = format!("{}/v1/hq/statistics", server.url());
+    // Everything reported, drafts included: what the generated records add up to.
+    let endpoint = format!("{}/v1/hq/statistics?review=any", server.url());
     let hq = Some(enrolment.hq_token());
 
     // Everything.
@@ -180,7 +183,7 @@ fn statistics_equal_an_independent_computation_from_the_records() {
     }
 
     // The dashboard's totals are the same figures, computed the short way.
-    let (status, totals) = get(&format!("{}/v1/hq/totals", server.url()), hq);
+    let (status, totals) = get(&format!("{}/v1/hq/totals?review=any", server.url()), hq);
     assert_eq!(status, 200, "{totals}");
     assert_eq!(totals["headline"]["ap_mines"], stats["headline"]["ap_mines"]);
     assert_eq!(totals["headline"]["uxo"], stats["headline"]["uxo"]);
@@ -205,7 +208,7 @@ fn statistics_equal_an_independent_computation_from_the_records() {
     // One team over the last two weeks.
     let team = e.cleared_by_team.keys().next().unwrap().clone();
     let (from, to) = (today - chrono::Days::new(14), today);
-    let url = format!("{endpoint}?from={from}&to={to}&team={}", team.replace(' ', "%20"));
+    let url = format!("{endpoint}&from={from}&to={to}&team={}", team.replace(' ', "%20"));
     let (status, stats) = get(&url, hq);
     assert_eq!(status, 200, "{stats}");
     let e = expected(&records, Some(from), Some(to), Some(&team));
@@ -230,7 +233,7 @@ fn statistics_equal_an_independent_computation_from_the_records() {
     assert!(body["message"].as_str().unwrap().contains("hq or admin"), "{body}");
     let (status, _) = get(&endpoint, None);
     assert_eq!(status, 401);
-    let (status, body) = get(&format!("{endpoint}?from=last-week"), hq);
+    let (status, body) = get(&format!("{endpoint}&from=last-week"), hq);
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap().contains("from"), "{body}");
 }
@@ -250,6 +253,7 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
     let (_, hq) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
     let mut tablet = tests::store(&dir.path().join("tablet.db"), "Supervisor tablet", "S. Supervisor");
     tests::enrolled(&mut tablet, &server, &supervisor);
+    tablet.sync(|_| {}).unwrap();
 
     let task = Uuid::now_v7();
     let mut shared = tests::task(task);
@@ -291,7 +295,7 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
         assert_eq!(status, 200, "{body}");
         body
     };
-    let everything = statistics("");
+    let everything = statistics("?review=any");
     let by_team: BTreeMap<String, &Value> = everything["land_release_by_team"]
         .as_array()
         .unwrap()
@@ -313,12 +317,12 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
     assert_eq!(days.get("Team B"), Some(&1));
 
     // Filtered to one team: its own box and its own find, nothing of the other team or of nobody's.
-    let team_a = statistics("?team=Team%20A");
+    let team_a = statistics("?team=Team%20A&review=any");
     close(&team_a["land_release"]["cleared_m2"], areas["Team A"], "Team A's land");
     assert_eq!(team_a["land_release"]["worked_areas"], 1);
     assert_eq!(team_a["headline"]["ap_mines"], 1);
     assert_eq!(everything["headline"]["ap_mines"], 2);
-    let nobody = statistics("?team=(unassigned)");
+    let nobody = statistics("?team=(unassigned)&review=any");
     close(
         &nobody["land_release"]["cleared_m2"],
         areas["(unassigned)"],
@@ -328,7 +332,7 @@ fn a_task_of_two_teams_credits_each_team_with_its_own_daily_reports() {
 }
 
 #[test]
-fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() {
+fn a_correction_counts_instead_of_the_approved_record_it_supersedes_once_it_is_approved_itself() {
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let (server, mut tablet, hq, task) = supervisor_with_a_task(dir.path());
@@ -337,8 +341,15 @@ fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() 
     box_b3["shape"]["coordinates"] = first_ring;
     let box_b3 = tests::create(&mut tablet, box_b3);
     let find = tests::create(&mut tablet, tests::find(Uuid::now_v7(), task, None, "F-0001"));
+    let approve = |tablet: &mut client_core::Store, id: Uuid| {
+        tablet.submit(id).unwrap();
+        tablet.approve(id, &[], None).unwrap();
+    };
+    approve(&mut tablet, box_b3);
+    approve(&mut tablet, find);
     tablet.sync(|_| {}).unwrap();
 
+    // What HQ reports: approved records (the default).
     let figures = |what: &str| {
         let (status, totals) = get(&format!("{}/v1/hq/totals", server.url()), Some(&hq));
         assert_eq!(status, 200, "{totals}");
@@ -349,11 +360,21 @@ fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() 
         }
         (totals, statistics)
     };
+    let drawn = || {
+        let (status, map) = get(&format!("{}/v1/hq/map", server.url()), Some(&hq));
+        assert_eq!(status, 200);
+        map["layers"][1]["features"]["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect::<Vec<String>>()
+    };
     let (before, _) = figures("before the correction");
     close(&before["land_release"]["cleared_m2"], first_m2, "the first box");
     assert_eq!(before["headline"]["ap_mines"], 1);
 
-    // The box was larger and the find held two mines: corrections supersede both records.
+    // The box was larger and the find held two mines: corrections that supersede both records, in draft.
     let mut correction = tests::worked_area(Uuid::now_v7(), task, "T-031/B3 (corrected)");
     correction["shape"]["coordinates"] = corrected_ring;
     correction["supersedes"] = json!(box_b3);
@@ -361,10 +382,25 @@ fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() 
     let mut recount = tests::find(Uuid::now_v7(), task, None, "F-0001 (corrected)");
     recount["quantity"] = json!(2);
     recount["supersedes"] = json!(find);
-    tests::create(&mut tablet, recount);
+    let recount = tests::create(&mut tablet, recount);
     let report = tablet.sync(|_| {}).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    let (totals, statistics) = figures("after the correction");
+    let (drafted, _) = figures("with the corrections in draft");
+    close(
+        &drafted["land_release"]["cleared_m2"],
+        first_m2,
+        "the approved original still counts",
+    );
+    assert_eq!(drafted["headline"]["ap_mines"], 1, "{drafted}");
+    assert!(
+        drawn().contains(&box_b3.to_string()),
+        "the map still draws the original"
+    );
+
+    approve(&mut tablet, correction);
+    approve(&mut tablet, recount);
+    tablet.sync(|_| {}).unwrap();
+    let (totals, statistics) = figures("after the corrections were approved");
     for body in [&totals, &statistics] {
         close(
             &body["land_release"]["cleared_m2"],
@@ -374,28 +410,10 @@ fn a_correction_counts_instead_of_the_record_it_supersedes_until_it_is_voided() 
         assert_eq!(body["headline"]["ap_mines"], 2, "the recount alone: {body}");
     }
     assert_eq!(statistics["finds_by_category"][0]["finds"], 1, "{statistics}");
-    let (status, map) = get(&format!("{}/v1/hq/map", server.url()), Some(&hq));
-    assert_eq!(status, 200);
-    let drawn: Vec<&str> = map["layers"][1]["features"]["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        drawn,
+        drawn(),
         vec![correction.to_string()],
         "the map draws the correction alone"
-    );
-
-    // The correction was itself a mistake: voided, the first box counts again.
-    tablet.void(correction, "wrong box corrected").unwrap();
-    tablet.sync(|_| {}).unwrap();
-    let (after_void, _) = figures("after voiding the correction");
-    close(
-        &after_void["land_release"]["cleared_m2"],
-        first_m2,
-        "the first box again",
     );
 }
 
@@ -451,8 +469,17 @@ fn a_review_filter_counts_one_status_or_every_approved_record_and_names_a_mistak
         let rows = std::fs::read_to_string(&csv).unwrap().lines().count();
         assert_eq!(rows, 2, "a header and the one {review} worked area");
     }
-    let (_, everything) = get(&format!("{}/v1/hq/totals", server.url()), Some(&hq));
+    let (_, everything) = get(&format!("{}/v1/hq/totals?review=any", server.url()), Some(&hq));
     assert_eq!(everything["land_release"]["worked_areas"], 3);
+    let (_, reported) = get(&format!("{}/v1/hq/totals", server.url()), Some(&hq));
+    assert_eq!(
+        (
+            reported["filter"]["review"].as_str(),
+            &reported["land_release"]["worked_areas"]
+        ),
+        (Some("approved"), &serde_json::json!(1)),
+        "without a filter, HQ's totals count approved records"
+    );
 
     for endpoint in ["totals", "statistics", "export?format=csv&layer=worked_areas&"] {
         let separator = if endpoint.ends_with('&') { "" } else { "?" };

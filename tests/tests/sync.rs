@@ -9,10 +9,12 @@ use uuid::Uuid;
 
 const TEAM: &str = "Team 3";
 
+/// A device enrolled as `fieldsync enroll` does it: the token, then a first sync, which tells the device its role.
 fn device(dir: &std::path::Path, server: &TestServer, name: &str, teams: &[&str], role: DeviceRole) -> Store {
     let mut store = store(&dir.join(format!("{name}.db")), name, &format!("{name} user"));
     let (_, token) = server.enrol(name, teams, role);
     enrolled(&mut store, server, &token);
+    store.sync(|_| {}).unwrap();
     store
 }
 
@@ -24,8 +26,8 @@ fn sync(store: &mut Store) -> client_core::SyncReport {
 fn three_devices_syncing_in_different_orders_converge_with_conflicts_visible() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
-    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
+    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::Supervisor);
     let mut c = device(dir.path(), &server, "laptop-c", &[TEAM], DeviceRole::Supervisor);
 
     let (task, wa, find_id) = day_of_work(&mut a);
@@ -70,7 +72,7 @@ fn three_devices_syncing_in_different_orders_converge_with_conflicts_visible() {
 fn a_sync_cut_off_after_the_server_committed_is_retried_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
     let (_, _, find_id) = day_of_work(&mut a);
     let (url, token) = a.enrollment().unwrap().unwrap();
     let transport = HttpTransport::new(&url, &token);
@@ -98,7 +100,9 @@ fn a_sync_cut_off_after_the_server_committed_is_retried_without_duplicates() {
     let logged =
         server.storage(|s| async move { server::storage::Storage::document_changes(&s, find_id).await.unwrap() });
     assert_eq!(logged.len(), 1, "the find's change is in the log once");
-    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::TeamLeader);
+    let mut b = store(&dir.path().join("tablet-b.db"), "tablet-b", "tablet-b user");
+    let (_, token) = server.enrol("tablet-b", &[TEAM], DeviceRole::Supervisor);
+    enrolled(&mut b, &server, &token);
     let pulled = sync(&mut b);
     assert_eq!(pulled.pulled, 3, "each change is served once");
     assert_eq!(visible_state(&a), visible_state(&b));
@@ -110,8 +114,8 @@ fn devices_continue_from_their_cursors_after_a_server_restart() {
     let data = dir.path().join("server");
     let server = TestServer::start(&data);
     let addr = server.addr;
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
-    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
+    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::Supervisor);
     let (task, wa, _) = day_of_work(&mut a);
     sync(&mut a);
     assert_eq!(sync(&mut b).pulled, 3);
@@ -143,7 +147,7 @@ fn a_wrong_or_revoked_token_gets_401_with_a_clear_message() {
     }
 
     let mut a = store(&dir.path().join("a.db"), "a", "a");
-    let (id, token) = server.enrol("tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let (id, token) = server.enrol("tablet-a", &[TEAM], DeviceRole::Supervisor);
     enrolled(&mut a, &server, &token);
     day_of_work(&mut a);
     sync(&mut a);
@@ -163,12 +167,20 @@ fn a_wrong_or_revoked_token_gets_401_with_a_clear_message() {
 fn a_push_outside_the_device_scope_is_refused_naming_the_record_and_quarantined() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
     let (task, _, _) = day_of_work(&mut a);
     sync(&mut a);
 
-    let mut other = device(dir.path(), &server, "tablet-x", &["Team 5"], DeviceRole::TeamLeader);
+    let mut other = device(dir.path(), &server, "tablet-x", &["Team 5"], DeviceRole::Supervisor);
     assert_eq!(sync(&mut other).pulled, 0, "Team 5 sees nothing of Team 3's task");
+    let refused = other
+        .create_json(&tests::find(Uuid::now_v7(), task, None, "F-X0").to_string())
+        .unwrap_err();
+    assert!(matches!(refused, client_core::StoreError::NotPermitted(_)), "{refused}");
+    // A store that has not synced since it was enrolled does not know its teams yet: the server decides.
+    let mut other = store(&dir.path().join("x2.db"), "tablet-x2", "x2 user");
+    let (_, token) = server.enrol("tablet-x2", &["Team 5"], DeviceRole::Supervisor);
+    enrolled(&mut other, &server, &token);
     let intruder = create(&mut other, tests::find(Uuid::now_v7(), task, None, "F-X1"));
     let report = sync(&mut other);
     assert_eq!(report.rejected.len(), 1);
@@ -177,8 +189,12 @@ fn a_push_outside_the_device_scope_is_refused_naming_the_record_and_quarantined(
         (rejection.record_id, rejection.code),
         (intruder, RejectionCode::OutOfScope)
     );
+    // The device's own record is named; nothing of the task it does not work on is.
     assert!(
-        rejection.message.contains("F-X1") && rejection.message.contains("Team 3"),
+        rejection.message.contains("F-X1")
+            && !rejection.message.contains("Team 3")
+            && !rejection.message.contains("T-031")
+            && !rejection.message.contains(&task.to_string()),
         "{}",
         rejection.message
     );
@@ -199,7 +215,7 @@ fn a_push_outside_the_device_scope_is_refused_naming_the_record_and_quarantined(
 fn an_invalid_record_is_quarantined_and_reported_to_its_device() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut tablet = device(dir.path(), &server, "tablet", &[TEAM], DeviceRole::TeamLeader);
+    let mut tablet = device(dir.path(), &server, "tablet", &[TEAM], DeviceRole::Supervisor);
     let mut laptop = device(dir.path(), &server, "laptop", &[TEAM], DeviceRole::Supervisor);
     let (task, _, _) = day_of_work(&mut tablet);
     sync(&mut tablet);
@@ -255,7 +271,7 @@ fn an_invalid_record_is_quarantined_and_reported_to_its_device() {
 fn an_idle_sync_of_ten_thousand_records_is_one_small_request_and_response() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
     let task = Uuid::now_v7();
     create(&mut a, tests::task(task));
     let records: Vec<domain::Record> = (0..9_999)
@@ -283,7 +299,7 @@ fn an_idle_sync_of_ten_thousand_records_is_one_small_request_and_response() {
 fn a_record_larger_than_the_limit_is_refused_as_too_large() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
     let (_, _, find_id) = day_of_work(&mut a);
     sync(&mut a);
     // Two changes, each under the change limit, that together make a record over the record limit.
@@ -310,7 +326,7 @@ fn a_record_larger_than_the_limit_is_refused_as_too_large() {
 fn a_push_without_record_id_must_carry_the_first_change() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
     let (_, _, find_id) = day_of_work(&mut a);
     sync(&mut a);
     a.patch(find_id, &json!({"quantity": 2})).unwrap();
@@ -341,7 +357,7 @@ fn a_push_without_record_id_must_carry_the_first_change() {
 fn a_record_named_twice_in_one_request_is_decided_once_with_all_its_changes() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::TeamLeader);
+    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
     let (task, _, find_id) = day_of_work(&mut a);
     a.patch(find_id, &json!({"quantity": 2})).unwrap();
     let outbox = a.outbox().unwrap();

@@ -177,6 +177,43 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             let saved = store.void(store.resolve_reference(record)?, reason)?;
             report_saved(cli, &saved, "voided");
         }
+        Command::Submit { records } => {
+            for reference in records {
+                let saved = store.submit(store.resolve_reference(reference)?)?;
+                report_saved(cli, &saved, "submitted");
+            }
+        }
+        Command::Return { record, reason } => {
+            let saved = store.return_record(store.resolve_reference(record)?, reason)?;
+            report_saved(cli, &saved, "returned");
+        }
+        Command::Approve {
+            records,
+            accept,
+            comment,
+        } => {
+            for reference in records {
+                let saved = store.approve(store.resolve_reference(reference)?, accept, comment.as_deref())?;
+                report_saved(cli, &saved, "approved");
+            }
+        }
+        Command::Review => {
+            let queue = store.review_queue()?;
+            if cli.json {
+                outln!("{}", serde_json::to_string(&queue)?);
+            } else {
+                match store.enrolled()? {
+                    None => outln!("not enrolled: a supervisor's or HQ's device reviews records (fieldsync enroll)"),
+                    Some(e) if e.role.decides_on().is_none() => {
+                        outln!(
+                            "a {} decides on no record; this device submits its drafts for review",
+                            e.role
+                        )
+                    }
+                    Some(_) => output::summaries(&queue),
+                }
+            }
+        }
         Command::ExportChanges { file } => {
             let documents = store.export_changes()?;
             let count: usize = documents.iter().map(|d| d.changes.len()).sum();

@@ -98,6 +98,30 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Submit drafts (or returned records) for a supervisor's review.
+    Submit {
+        #[arg(required = true)]
+        records: Vec<String>,
+    },
+    /// Return a submitted record to its team, saying why (supervisor or HQ).
+    Return {
+        record: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve records one step: submitted → supervisor_approved (supervisor), → hq_approved (HQ).
+    Approve {
+        #[arg(required = true)]
+        records: Vec<String>,
+        /// Accept a warning first: a rule code (every warning of that rule) or RULE:FIELD; repeat for several.
+        #[arg(long = "accept-warning", value_name = "RULE")]
+        accept: Vec<String>,
+        /// Why the accepted warnings are acceptable; required with --accept-warning.
+        #[arg(long, requires = "accept")]
+        comment: Option<String>,
+    },
+    /// The records waiting for this device's decision: submitted ones for a supervisor, supervisor-approved for HQ.
+    Review,
     /// Write every change in this store to a bundle file (for a USB stick).
     ExportChanges { file: PathBuf },
     /// Merge the changes in a bundle file into this store.

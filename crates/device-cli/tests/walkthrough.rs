@@ -114,6 +114,10 @@ fn two_devices_exchange_a_usb_bundle_and_a_supervisor_resolves_the_conflict() {
     let dir = tempfile::tempdir().unwrap();
     let tablet = Device::new(dir.path(), "tablet");
     let laptop = Device::new(dir.path(), "laptop");
+    // The laptop is the supervisor's at base camp: enrolled, it learns its role, which may decide conflicts.
+    let server = tests::TestServer::start(&dir.path().join("server"));
+    let (_, token) = server.enrol("laptop", &["Team 3"], tests::DeviceRole::Supervisor);
+    laptop.ok(&["enroll", "--server", &server.url(), "--token", &token], None);
     for file in ["task.json", "worked-area.json", "find.json"] {
         tablet.ok(&["add", &example(file)], None);
     }

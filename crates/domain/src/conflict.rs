@@ -95,3 +95,24 @@ pub fn is_safety_field(record_type: RecordType, field: &str) -> bool {
         || (record_type == RecordType::Find && field == "quantity")
         || DANGER_ORDER.iter().any(|(t, f, _)| *t == record_type && *f == field)
 }
+
+/// Fields whose conflicts must not be decided by just anyone (shared/domain.md, "Conflicts"): geometry, a find's
+/// category, model and quantity, outcomes, statuses, results, depths, and every field shown towards danger.
+/// Deciding one is the `resolve_conflict` action of the authority table.
+pub fn is_safety_relevant(record_type: RecordType, field: &str) -> bool {
+    const FIELDS: [&str; 12] = [
+        "status",
+        "outcome",
+        "result",
+        "category",
+        "model",
+        "shape",
+        "location",
+        "perimeter",
+        "final_perimeter",
+        "site",
+        "depth_cm",
+        "depth_achieved_cm",
+    ];
+    is_safety_field(record_type, field) || FIELDS.contains(&field)
+}

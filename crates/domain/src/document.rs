@@ -178,6 +178,11 @@ pub fn entered_at(doc: &Automerge) -> Option<chrono::DateTime<chrono::Utc>> {
         .and_then(|c| chrono::DateTime::from_timestamp(c.timestamp, 0))
 }
 
+/// The Automerge actor (the writing install) of the document's first change: who created the record.
+pub fn creator_actor(doc: &Automerge) -> Option<ActorId> {
+    doc.get_changes_meta(&[]).first().map(|c| c.actor.clone().into_owned())
+}
+
 /// When the winning value of a root field was set: the time the change that set it claims (that device's clock).
 /// None when the field was never set. An edit writes only the fields it changes (see [`edit`]), so this is when the
 /// value took effect, not the record's last edit: for `review`, when the record was submitted, returned or approved.

@@ -4,6 +4,7 @@
 //! **Architecture invariant:** this crate does no IO. It knows nothing of SQL, HTTP, files or async runtimes;
 //! time and identifiers are passed in. The device store and the server both build on it.
 
+pub mod authority;
 pub mod conflict;
 pub mod document;
 pub mod geometry;
@@ -13,6 +14,7 @@ pub mod records;
 pub mod validation;
 pub mod vocabulary;
 
+pub use authority::{Action, Role};
 pub use conflict::{Candidate, FieldConflict};
 pub use document::{Authorship, DocumentError, HistoryEntry, Materialized};
 pub use input::{InputError, parse_record};

@@ -1116,6 +1116,35 @@ fn cases() -> Vec<Case> {
             "box 30 m beyond the hazard approved, warning accepted with a comment",
             approved_with_accepted_warnings,
         ),
+        // return_reason
+        fires(
+            Rule::ReturnReason,
+            Error,
+            "return_reason",
+            "submitted box returned without a reason",
+            || {
+                edited(
+                    Worked,
+                    |s| s.worked["review"] = json!("submitted"),
+                    |s| s.worked["review"] = json!("returned"),
+                )
+            },
+        )
+        .value("null"),
+        passes(
+            Rule::ReturnReason,
+            "submitted box returned because its lanes are not marked",
+            || {
+                edited(
+                    Worked,
+                    |s| s.worked["review"] = json!("submitted"),
+                    |s| {
+                        s.worked["review"] = json!("returned");
+                        s.worked["return_reason"] = json!("lanes 7-12 are not marked on the ground");
+                    },
+                )
+            },
+        ),
         // reopen_reason
         fires(
             Rule::ReopenReason,

@@ -85,6 +85,8 @@ impl Synthetic {
             void: None,
             notes: BTreeMap::new(),
             accepted_warnings: BTreeMap::new(),
+            reviewed_by: None,
+            return_reason: None,
         }
     }
 

@@ -120,6 +120,19 @@ pub struct SyncResponse {
     /// that the device lacks, or that the server lacks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub differ: Vec<DocumentHeads>,
+    /// Who the server knows this device as: its enrolled id, name, role and teams. The device checks its own edits
+    /// against this role before storing them, with the same rules the server applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceProfile>,
+}
+
+/// A device as enrolled at the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceProfile {
+    pub id: Uuid,
+    pub name: String,
+    pub role: domain::Role,
+    pub teams: Vec<String>,
 }
 
 /// A pushed change the server refused.
@@ -139,6 +152,11 @@ pub struct Rejection {
 pub enum RejectionCode {
     /// The record is not in the device's scope (not its team's task).
     OutOfScope,
+    /// The device's role may not do what the changes do (domain::authority): the message names the role, the
+    /// action and the rule.
+    NotPermitted,
+    /// A change was made by another device (its Automerge actor belongs to another enrolled device).
+    AuthorMismatch,
     /// The record the changes would make breaks a validation rule.
     Invalid,
     /// The bytes are not an Automerge change, or the document is not a fieldsync record.

@@ -35,25 +35,25 @@ function table(headings, rows, numeric = []) {
 const hectares = (m2) => (m2 / 10000).toFixed(2);
 
 async function overview() {
-  const [totals, approved, stats] = await Promise.all([api("/v1/hq/totals"), api("/v1/hq/totals?review=approved"),
+  // What HQ reports: approved records (the API's default). Everything reported, drafts included, comes second.
+  const [approved, reported, stats] = await Promise.all([api("/v1/hq/totals"), api("/v1/hq/totals?review=any"),
     api("/v1/hq/statistics")]);
-  const h = totals.headline;
-  const a = approved.headline;
+  const h = approved.headline;
+  const r = reported.headline;
   const tile = (id, value, name) => element("div", { class: "tile" },
     element("div", { class: "value", id }, value), element("div", { class: "name" }, name));
-  const land = totals.land_release;
+  const land = approved.land_release;
   return [
-    element("h2", {}, "National totals"),
+    element("h2", {}, "National totals, approved"),
     element("div", { class: "tiles" },
       tile("hectares-cleared", h.hectares_cleared.toFixed(2), "hectares cleared"),
       tile("ap-mines", h.ap_mines, "AP mines"),
       tile("at-mines", h.at_mines, "AT mines"),
       tile("uxo", h.uxo, "UXO")),
-    // National totals are computed from approved records; the tiles show everything reported, in review or not.
     element("p", { id: "approved" },
-      `Approved by a supervisor or HQ, the figures to report: ${a.hectares_cleared.toFixed(2)} ha cleared, ` +
-      `${a.ap_mines} AP mines, ${a.at_mines} AT mines, ${a.uxo} UXO. The tiles count every record reported, ` +
-      "approved or still in review."),
+      "Approved by a supervisor or HQ: the figures to report. Everything reported, drafts and records in review " +
+      `included: ${r.hectares_cleared.toFixed(2)} ha cleared, ${r.ap_mines} AP mines, ${r.at_mines} AT mines, ` +
+      `${r.uxo} UXO.`),
     element("p", { id: "land-released" },
       `Land released: ${land.released_ha.toFixed(2)} ha (${land.cleared_ha.toFixed(2)} cleared, ` +
       `${land.reduced_ha.toFixed(2)} reduced, ${land.cancelled_ha.toFixed(2)} cancelled) in ${land.worked_areas} worked areas.`),

@@ -22,8 +22,9 @@ pub struct RecordChanges {
     pub changes: Vec<Vec<u8>>,
 }
 
-/// Everything to push, in order: by round, then by device, then by record type (hazard areas, tasks, daily reports,
-/// worked areas, finds, demolitions, QA inspections, completion reports, incidents), then by creation.
+/// Everything to push, in order: by round, then by record type (hazard areas, tasks, daily reports, worked areas,
+/// finds, demolitions, QA inspections, completion reports, incidents), then by device, then by creation. Types
+/// before devices: HQ creates the tasks that the teams' records belong to, so they must arrive first.
 #[derive(Debug, Clone, Default)]
 pub struct PushPlan {
     pub entries: Vec<RecordChanges>,
@@ -39,7 +40,7 @@ pub fn plan(dataset: &Dataset) -> Result<PushPlan, DocumentError> {
     }
     let type_order = |t: RecordType| RecordType::ALL.iter().position(|x| *x == t).unwrap_or(usize::MAX);
     // Stable: records of one type keep their creation order.
-    entries.sort_by_key(|e: &RecordChanges| (e.round, e.author, type_order(e.record_type)));
+    entries.sort_by_key(|e: &RecordChanges| (e.round, type_order(e.record_type), e.author));
     Ok(PushPlan {
         records: entries.iter().filter(|e| e.creates).count(),
         changes: entries.iter().map(|e| e.changes.len()).sum(),

@@ -19,7 +19,7 @@ use domain::vocabulary::{
     Activity, DemolitionResult, DisposalStatus, FindCategory, HazardClass, HazardStatus, IncidentKind, Injury, Outcome,
     PointKind, QaResult, ReviewStatus, Sex, TaskStatus, TriState,
 };
-use domain::{Code, Programme, Record, RecordBody, RecordMeta};
+use domain::{Code, Programme, Record, RecordBody, RecordMeta, RecordType};
 use rand::RngExt;
 use rand::rngs::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -132,17 +132,27 @@ impl TeamWork<'_> {
             void: None,
             notes: BTreeMap::new(),
             accepted_warnings: BTreeMap::new(),
+            reviewed_by: None,
+            return_reason: None,
         }
     }
 
-    /// Adds a record its team's tablet created at `at`; returns its history's index.
+    /// Adds a record created at `at`; returns its history's index. The team's tablet creates its field records;
+    /// hazard areas, tasks, QA inspections and completion reports are HQ's (domain::authority: a team leader may
+    /// not create them).
     fn create(&mut self, meta: RecordMeta, body: RecordBody, at: DateTime<Utc>) -> usize {
         let record = Record { meta, body };
+        let author = match record.record_type() {
+            RecordType::HazardArea | RecordType::Task | RecordType::QaInspection | RecordType::CompletionReport => {
+                Author::Hq
+            }
+            _ => Author::Team(self.index),
+        };
         self.by_id.insert(record.id(), self.histories.len());
         self.histories.push(History {
             versions: vec![Version {
                 record,
-                author: Author::Team(self.index),
+                author,
                 at,
                 round: ROUND_CREATE,
             }],
@@ -490,9 +500,10 @@ impl TeamWork<'_> {
 
         if task.days_worked == 0 {
             // The hazard area is being worked on from the task's first day.
+            // A hazard area's status is a supervisor's or HQ's to change, not a team tablet's.
             self.edit(
                 task.hazard,
-                Author::Team(self.index),
+                Author::Hq,
                 entered + Duration::minutes(5),
                 ROUND_TEAM_EDITS,
                 |r| {
@@ -543,6 +554,7 @@ impl TeamWork<'_> {
                     if let RecordBody::Find(f) = &mut r.body {
                         f.disposal = DisposalStatus::Disposed;
                     }
+                    r.meta.review = ReviewStatus::Submitted;
                 },
             );
         }
@@ -620,6 +632,21 @@ impl TeamWork<'_> {
                 d.supervisor_signoff = sign;
             }
         });
+        let still_pending: BTreeSet<usize> = task.pending.iter().map(|f| f.history).collect();
+        let report_id = self.histories.get(report).map(|h| h.record().id());
+        let finds_of_day: Vec<usize> = (0..self.histories.len())
+            .filter(|i| !still_pending.contains(i))
+            .filter(|&i| {
+                let r = self.histories[i].record();
+                matches!(&r.body, RecordBody::Find(f) if f.daily_report == report_id)
+                    && r.meta.review == ReviewStatus::Draft
+            })
+            .collect();
+        for find in finds_of_day {
+            self.edit(find, Author::Team(self.index), next_morning, ROUND_TEAM_EDITS, |r| {
+                r.meta.review = ReviewStatus::Submitted;
+            });
+        }
     }
 
     /// One cell of the day: its worked areas and the finds in them.
@@ -968,17 +995,19 @@ impl TeamWork<'_> {
             photos: BTreeSet::new(),
             disposal,
         });
+        // A find stays a draft until the team submits it with the daily report the next morning, or, still to be
+        // destroyed then, with its demolition: a submitted record is the supervisor's to decide, not to edit.
         let meta = self.meta(
             id,
             format!("{}/F{:03}", task.label, task.finds),
             ctx.day,
-            ReviewStatus::Submitted,
+            ReviewStatus::Draft,
         );
         let history = self.create(meta, body, ctx.entered);
         // Some depths are measured again before the item is destroyed, and corrected the next morning.
         if self.rng.random_bool(0.06) {
             let corrected = (depth + self.rng.random_range(-3..=3)).clamp(0, depth.max(required));
-            let at = self.at(ctx.day + Duration::days(1), 7 * 60 + 50);
+            let at = self.at(ctx.day + Duration::days(1), 7 * 60 + 40);
             let leader = self.team.leader.clone();
             self.edit(history, Author::Team(self.index), at, ROUND_TEAM_EDITS, |r| {
                 if let RecordBody::Find(f) = &mut r.body {

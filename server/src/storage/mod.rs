@@ -34,41 +34,8 @@ pub enum StorageError {
     Damaged(String),
 }
 
-/// What a device may do.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Deminer,
-    TeamLeader,
-    Supervisor,
-    Hq,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Deminer => "deminer",
-            Role::TeamLeader => "team-leader",
-            Role::Supervisor => "supervisor",
-            Role::Hq => "hq",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        [Role::Deminer, Role::TeamLeader, Role::Supervisor, Role::Hq, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == text)
-    }
-
-    /// HQ and admin devices see and may write every record.
-    pub fn sees_everything(self) -> bool {
-        matches!(self, Role::Hq | Role::Admin)
-    }
-}
+/// What a device may do: the roles of shared/domain.md, "Authority" (domain::authority holds the table).
+pub use domain::Role;
 
 /// An enrolled device. Its token is stored only as a SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +84,8 @@ pub struct RecordRow {
 pub struct NewChange {
     pub hash: [u8; 32],
     pub bytes: Vec<u8>,
+    /// The change's Automerge actor (its install's writer id): the device that first pushed one owns the actor.
+    pub actor: Vec<u8>,
 }
 
 /// Scope that grew: a team now sees a whole task (it was added to the task's teams), or one record (the record
@@ -273,6 +242,8 @@ pub trait Storage: Send + Sync + 'static {
         async move { append.await.map(|_| ()) }
     }
     fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// The device that pushed the first logged change of this Automerge actor: the device the actor belongs to.
+    fn actor_owner(&self, actor: &[u8]) -> impl Future<Output = Result<Option<Uuid>, StorageError>> + Send;
 
     /// Log entries after `after` visible to `visibility`, at most `limit` log entries' worth of changes (a grant
     /// counts as one entry and may bring more changes than `limit`). Changes pushed by `except_device` are left

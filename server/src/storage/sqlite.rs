@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_server.sql"),
     include_str!("../../migrations/sqlite/0002_recovery.sql"),
     include_str!("../../migrations/sqlite/0003_review_and_conflicts.sql"),
+    include_str!("../../migrations/sqlite/0004_authors.sql"),
 ];
 
 const FILE_NAME: &str = "fieldsync-server.db";
@@ -198,6 +199,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         match i {
             1 => fill_missing_heads(&tx)?,
             2 => fill_review_and_conflicts(&tx)?,
+            3 => fill_actors(&tx)?,
             _ => {}
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -232,6 +234,21 @@ fn fill_review_and_conflicts(tx: &Transaction<'_>) -> Result<(), StorageError> {
         )?;
         Ok(())
     })
+}
+
+/// Migration 0004: changes logged before actors were stored get theirs from their bytes.
+fn fill_actors(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    let rows = tx
+        .prepare("SELECT seq, bytes FROM log WHERE kind = 'change' AND actor IS NULL")?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut update = tx.prepare("UPDATE log SET actor = ?2 WHERE seq = ?1")?;
+    for (seq, bytes) in rows {
+        let change = automerge::Change::from_bytes(bytes)
+            .map_err(|e| StorageError::Damaged(format!("logged change {seq}: {e}")))?;
+        update.execute(params![seq, change.actor_id().to_bytes()])?;
+    }
+    Ok(())
 }
 
 /// Loads, one at a time, the document of each record `ids_sql` selects from its changes in the log.
@@ -477,6 +494,18 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn actor_owner(&self, actor: &[u8]) -> Result<Option<Uuid>, StorageError> {
+        let actor = actor.to_vec();
+        self.read(move |tx| {
+            let device: Option<String> = tx
+                .prepare_cached("SELECT device_id FROM log WHERE actor = ?1 ORDER BY seq LIMIT 1")?
+                .query_row([actor], |r| r.get(0))
+                .optional()?;
+            device.map(|d| parse_uuid(&d, "device id")).transpose()
+        })
+        .await
+    }
+
     async fn quarantined(&self) -> Result<Vec<Quarantined>, StorageError> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
@@ -663,8 +692,8 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
 
     let mut new = 0;
     let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO log (kind, record_id, hash, bytes, device_id, received_at) \
-         VALUES ('change', ?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO log (kind, record_id, hash, bytes, device_id, received_at, actor) \
+         VALUES ('change', ?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for change in &changes {
         // Ignored when log_change_identity already holds (record, hash): a retried push adds nothing.
@@ -673,7 +702,8 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
             &change.hash[..],
             change.bytes,
             device_id,
-            received_at
+            received_at,
+            change.actor,
         ])?;
     }
 
@@ -1079,6 +1109,7 @@ mod tests {
             changes: vec![super::super::NewChange {
                 hash: change.hash().0,
                 bytes: change.raw_bytes().to_vec(),
+                actor: change.actor_id().to_bytes().to_vec(),
             }],
             device_id: Uuid::now_v7(),
             received_at: Utc::now(),

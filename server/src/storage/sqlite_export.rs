@@ -139,7 +139,7 @@ fn each_feature(
     let mut stmt = conn.prepare(&select_sql(record_type))?;
     let mut rows = stmt.query(named_params! {
         ":from": filter.from.map(|d| d.to_string()), ":to": filter.to.map(|d| d.to_string()),
-        ":review": filter.review.map(crate::statistics::ReviewFilter::statuses_json), ":task": filter.task.map(|t| t.to_string()),
+        ":review": filter.review.and_then(crate::statistics::ReviewFilter::statuses_json), ":task": filter.task.map(|t| t.to_string()),
         ":organisation": filter.organisation, ":team": filter.team,
     })?;
     let mut count = 0u64;

@@ -33,8 +33,8 @@ fn sql_type(column: ColumnType) -> &'static str {
 }
 
 /// The table of one layer: its columns (the first, `record_id`, the key), then the geometry and its bounding box,
-/// then `superseded_by`, which no record holds: it is the id of a live (not void) record of the table whose
-/// `supersedes_id` names this one, kept by [`upsert`].
+/// then `superseded_by`, which no record holds: it is the id of a live (not void), approved record of the table
+/// whose `supersedes_id` names this one, kept by [`upsert`].
 fn create_sql(record_type: RecordType, layer: &Layer) -> String {
     let mut columns: Vec<String> = layer
         .columns
@@ -127,10 +127,12 @@ fn rtree_sql(record_type: RecordType) -> [String; 2] {
 }
 
 fn layout() -> String {
-    RecordType::ALL
+    let tables: String = RecordType::ALL
         .into_iter()
         .map(|t| create_sql(t, layers::layer(t)))
-        .collect()
+        .collect();
+    // Part of the fingerprint: tables built when any live correction hid what it corrects are rebuilt.
+    format!("{tables}-- superseded_by: approved corrections only\n")
 }
 
 /// Creates the tables, or rebuilds them when the layer schema changed since they were built.
@@ -227,9 +229,12 @@ pub(super) fn upsert(tx: &Transaction<'_>, record_type: RecordType, feature: &Fe
     touched.extend(superseded_before);
     touched.extend(supersedes);
     touched.dedup();
+    // A correction hides what it corrects only once it is approved itself: until then HQ keeps counting the
+    // approved original, and a draft cannot take another team's record out of the figures.
     let refresh = format!(
         "UPDATE {table} SET superseded_by = (SELECT s.record_id FROM {table} AS s \
-             WHERE s.supersedes_id = ?1 AND NOT coalesce(s.void, 0) ORDER BY s.record_id LIMIT 1) \
+             WHERE s.supersedes_id = ?1 AND NOT coalesce(s.void, 0) \
+             AND s.review IN ('supervisor_approved', 'hq_approved') ORDER BY s.record_id LIMIT 1) \
          WHERE record_id = ?1"
     );
     for record_id in &touched {
@@ -368,37 +373,41 @@ mod tests {
     }
 
     #[test]
-    fn a_live_correction_supersedes_its_record_whatever_order_they_arrive_in() {
+    fn an_approved_live_correction_supersedes_its_record_whatever_order_they_arrive_in() {
         let mut conn = layer_tables();
         let tx = conn.transaction().expect("tx");
         let json: serde_json::Value =
             serde_json::from_str(include_str!("../../../docs/examples/worked-area.json")).expect("example");
-        let worked_area = |id: u128, supersedes: Option<u128>, void: bool| {
+        let worked_area = |id: u128, supersedes: Option<u128>, void: bool, review: &str| {
             let mut value = json.clone();
             value["id"] = serde_json::json!(uuid::Uuid::from_u128(id));
             value["supersedes"] = serde_json::json!(supersedes.map(uuid::Uuid::from_u128));
+            value["review"] = serde_json::json!(review);
             if void {
                 value["void"] = serde_json::json!({"reason": "entered twice", "by": "R. Mammadova"});
             }
             let record = Record::from_json(value, uuid::Uuid::nil()).expect("worked area");
             upsert(&tx, RecordType::WorkedArea, &layers::feature(&record)).expect("upsert");
         };
-        // The correction 2 reaches the server before the record 1 it corrects.
-        worked_area(2, Some(1), false);
-        worked_area(1, None, false);
-        worked_area(3, None, false);
+        // The correction 2 reaches the server before the record 1 it corrects; a draft, it hides nothing yet.
+        worked_area(2, Some(1), false, "draft");
+        worked_area(1, None, false, "supervisor_approved");
+        worked_area(3, None, false, "supervisor_approved");
+        assert_eq!(superseded(&tx), vec![(1, None, true), (2, None, true), (3, None, true)]);
+        // Approved, the correction takes the record's place.
+        worked_area(2, Some(1), false, "supervisor_approved");
         assert_eq!(
             superseded(&tx),
             vec![(1, Some(2), false), (2, None, true), (3, None, true)]
         );
         // The correction is edited to correct 3 instead: 1 is current again.
-        worked_area(2, Some(3), false);
+        worked_area(2, Some(3), false, "supervisor_approved");
         assert_eq!(
             superseded(&tx),
             vec![(1, None, true), (2, None, true), (3, Some(2), false)]
         );
         // Voided, the correction supersedes nothing (and is not drawn).
-        worked_area(2, Some(3), true);
+        worked_area(2, Some(3), true, "supervisor_approved");
         assert_eq!(
             superseded(&tx),
             vec![(1, None, true), (2, None, false), (3, None, true)]

@@ -26,7 +26,7 @@ pub(super) fn statistics(tx: &Transaction<'_>, filter: &Filter) -> Result<Statis
     let from = filter.from.map(|d| d.to_string());
     let to = filter.to.map(|d| d.to_string());
     let task = filter.task.map(|t| t.to_string());
-    let review = filter.review.map(ReviewFilter::statuses_json);
+    let review = filter.review.and_then(ReviewFilter::statuses_json);
     let params = named_params! {
         ":from": from, ":to": to, ":organisation": filter.organisation, ":task": task,
         ":review": review, ":team": filter.team, ":unassigned": UNASSIGNED,
@@ -176,7 +176,7 @@ pub(super) fn totals(tx: &Transaction<'_>, filter: &Filter) -> Result<Totals, St
     let from = filter.from.map(|d| d.to_string());
     let to = filter.to.map(|d| d.to_string());
     let task = filter.task.map(|t| t.to_string());
-    let review = filter.review.map(ReviewFilter::statuses_json);
+    let review = filter.review.and_then(ReviewFilter::statuses_json);
     let params = named_params! { ":from": from, ":to": to, ":task": task, ":review": review };
     let mut land = LandRelease::default();
     let sql = format!(

@@ -115,6 +115,13 @@ pub struct RecordMeta {
     /// Warnings a supervisor accepted, keyed by `rule:field`.
     #[serde(default)]
     pub accepted_warnings: BTreeMap<String, Acceptance>,
+    /// Who last moved the review status (returned or approved it): the person and the device, as the deciding
+    /// device records them. The server keeps the authenticated device beside every change.
+    #[serde(default)]
+    pub reviewed_by: Option<String>,
+    /// Why the record was returned; required to return it.
+    #[serde(default)]
+    pub return_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +178,7 @@ pub struct Record {
     pub body: RecordBody,
 }
 
-const META_FIELDS: [&str; 8] = [
+const META_FIELDS: [&str; 10] = [
     "id",
     "label",
     "date_of_information",
@@ -180,6 +187,8 @@ const META_FIELDS: [&str; 8] = [
     "void",
     "notes",
     "accepted_warnings",
+    "reviewed_by",
+    "return_reason",
 ];
 const META_COLLECTIONS: [(&str, Collection); 2] =
     [("notes", Collection::Keyed), ("accepted_warnings", Collection::Keyed)];

@@ -20,6 +20,17 @@ pub(super) fn check(f: &mut Findings<'_>, ctx: &Context<'_>) {
             }
         }
     }
+    // A correction stays in the task of what it corrects: a team cannot reach into another task's figures.
+    if let Some(corrected) = record.meta.supersedes.and_then(|id| ctx.related.get(id))
+        && corrected.task_id() != record.task_id()
+    {
+        let message = format!(
+            "corrects {} {} of another task: a correction belongs to the task of the record it corrects",
+            corrected.record_type(),
+            corrected.meta.label
+        );
+        f.add(Rule::LinkTask, "supersedes", corrected.id(), message);
+    }
     match &record.body {
         RecordBody::WorkedArea(w) => {
             same_task(f, ctx, "daily_report", w.daily_report, w.task);

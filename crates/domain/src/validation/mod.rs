@@ -66,6 +66,7 @@ rules! {
     ReviewTransition => "review_transition", Error, "review goes draft → submitted → (returned → draft) → supervisor_approved → hq_approved";
     UnacceptedWarnings => "unaccepted_warnings", Error, "a record is approved only once a supervisor accepted each warning with a comment";
     ReopenReason => "reopen_reason", Error, "a completed or cancelled task reopens only with a reason";
+    ReturnReason => "return_reason", Error, "a record is returned only with a reason, for the team to act on";
     ProgrammeArea => "programme_area", Warning, "the point lies outside the programme's bounding box";
     PointSpacing => "point_spacing", Warning, "turning points more than 50 m apart need an intermediate point";
     VertexSpacing => "vertex_spacing", Warning, "polygon vertices more than 5 km apart";

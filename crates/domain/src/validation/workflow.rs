@@ -55,6 +55,13 @@ pub fn check_edit(old: Option<&Record>, new: &Record, warnings: &[Issue], relate
             format!("cannot go from {from_text} to {to}"),
         );
     }
+    if to == ReviewStatus::Returned
+        && from != Some(to)
+        && new.meta.return_reason.as_deref().is_none_or(|r| r.trim().is_empty())
+    {
+        let message = format!("say why {} goes back to its team in return_reason", new.meta.label);
+        f.add(Rule::ReturnReason, "return_reason", "null", message);
+    }
     if to == ReviewStatus::SupervisorApproved && from != Some(to) {
         let unaccepted: Vec<String> = warnings
             .iter()
