@@ -191,6 +191,10 @@ pub async fn record<S: Storage>(
         }),
         Err(e) => Err(e),
     };
+    let pushed = match (app.storage.change_pushers(id).await, app.storage.devices().await) {
+        (Ok(pushers), Ok(devices)) => (pushers, devices),
+        (Err(e), _) | (_, Err(e)) => return json::<()>(Err(e)),
+    };
     json(history.map(|history| {
         serde_json::json!({
             "record_id": id,
@@ -199,9 +203,35 @@ pub async fn record<S: Storage>(
             "warnings": row.warnings,
             "conflicts": row.conflicts,
             "review_since": row.review_since,
-            "history": history,
+            "history": with_pushers(history, &pushed.0, &pushed.1),
         })
     }))
+}
+
+/// Each change of a history with the enrolled device that really pushed it (`pushed_by`: id, name, role), beside
+/// the person and device the change only claims (`author`) and the values it set (`changed`).
+fn with_pushers(
+    history: Vec<domain::HistoryEntry>,
+    pushers: &[([u8; 32], uuid::Uuid)],
+    devices: &[crate::storage::Device],
+) -> Vec<serde_json::Value> {
+    history
+        .into_iter()
+        .map(|entry| {
+            let pusher = entry
+                .change
+                .parse::<automerge::ChangeHash>()
+                .ok()
+                .and_then(|hash| pushers.iter().find(|(h, _)| *h == hash.0))
+                .and_then(|(_, device)| devices.iter().find(|d| d.id == *device));
+            let mut value = serde_json::to_value(&entry).unwrap_or_default();
+            value["pushed_by"] = pusher.map_or(
+                serde_json::Value::Null,
+                |d| serde_json::json!({"id": d.id, "name": d.name, "role": d.role, "teams": d.teams}),
+            );
+            value
+        })
+        .collect()
 }
 
 /// The query of `GET /v1/hq/quality`: one task, or every task.

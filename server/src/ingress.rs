@@ -247,13 +247,13 @@ async fn decide<S: Storage>(
             },
         };
         if !may_write(device, teams.as_ref()) {
-            // A new record is the device's own, so it is named; an existing one may be another team's.
-            let what = match &before {
-                None => format!("{} {}", after.record_type(), after.meta.label),
-                Some(_) => "the changes".to_string(),
-            };
+            // The record is named as the device's own changes make it (a device that can write a change of a record
+            // holds its history), never its task or that task's teams; and the same whether the record is new here
+            // or another team's, so the answer does not tell which.
             let message = format!(
-                "{what}: in a task this device does not work on; device {} ({}, teams {}) writes only records of its teams' tasks",
+                "{} {}: in a task this device does not work on; device {} ({}, teams {}) writes only records of its teams' tasks",
+                after.record_type(),
+                after.meta.label,
                 device.name,
                 device.role,
                 teams_text(device)
@@ -352,7 +352,8 @@ async fn decide<S: Storage>(
     }
 
     // 7. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
-    let row = row_of(&after, issues.clone(), conflicts, after_doc);
+    let mut row = row_of(&after, issues.clone(), conflicts, after_doc);
+    row.review_by = review_by(storage, device, id, after_doc, &fresh).await?;
     let grants = grants(storage, before_record, &after).await?;
     let changes = fresh
         .iter()
@@ -464,6 +465,29 @@ pub fn edit_actions(
         })
         .unwrap_or_default();
     authority::actions(before.map(|b| &b.record), after, &resolved)
+}
+
+/// The enrolled device that pushed the change setting the record's review status: this one, if the change is in the
+/// push; else whoever the log says pushed it.
+async fn review_by<S: Storage>(
+    storage: &Staging<'_, S>,
+    device: &Device,
+    id: Uuid,
+    doc: &Automerge,
+    fresh: &[Change],
+) -> Result<Option<Uuid>, StorageError> {
+    let Some(hash) = document::set_by(doc, "review") else {
+        return Ok(None);
+    };
+    if fresh.iter().any(|c| c.hash() == hash) {
+        return Ok(Some(device.id));
+    }
+    Ok(storage
+        .change_pushers(id)
+        .await?
+        .into_iter()
+        .find(|(h, _)| *h == hash.0)
+        .map(|(_, pusher)| pusher))
 }
 
 fn teams_text(device: &Device) -> String {
@@ -583,6 +607,7 @@ pub fn row_of(record: &Record, warnings: Vec<Issue>, conflicts: Vec<FieldConflic
         heads: doc.get_heads().iter().map(|h| h.0).collect(),
         conflicts,
         review_since: document::set_at(doc, "review"),
+        review_by: None,
     }
 }
 

@@ -76,7 +76,8 @@ enum Command {
         filter: server::statistics::Filter,
     },
     /// HQ's data-quality report: invalid polygons, overlapping worked areas, finds outside their worked area,
-    /// duplicate find candidates, records carrying warnings, records stuck in review.
+    /// duplicate find candidates, records carrying warnings, records stuck in review, approvals the approving
+    /// device's role did not allow.
     Quality {
         /// One task's record id (default: every task).
         #[arg(long)]

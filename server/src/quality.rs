@@ -34,6 +34,16 @@ pub struct StoredRecord {
     pub conflicts: Vec<FieldConflict>,
     /// When its review status was set (the setting device's clock); None reads as its date of information.
     pub review_since: Option<DateTime<Utc>>,
+    /// The enrolled device that pushed the change setting its review status, if the server knows it.
+    pub review_by: Option<Reviewer>,
+}
+
+/// The device behind a record's review status, as the server authenticated it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reviewer {
+    pub name: String,
+    pub role: domain::Role,
+    pub teams: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -46,6 +56,9 @@ pub enum FindingKind {
     CarriesWarnings,
     OpenConflict,
     StuckInReview,
+    /// Approved by a device whose role may not approve it (data from before roles were enforced); it is listed,
+    /// never silently un-approved.
+    ApprovalNotAuthorised,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,6 +240,10 @@ pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: Date
             );
             findings.push(finding(FindingKind::StuckInReview, record, None, None, detail));
         }
+
+        if let Some(detail) = unauthorised_approval(stored, &by_id) {
+            findings.push(finding(FindingKind::ApprovalNotAuthorised, record, None, None, detail));
+        }
     }
 
     findings.extend(pairs.into_values());
@@ -240,6 +257,30 @@ pub fn quality_report(programme: &Programme, records: &[StoredRecord], now: Date
         ))
     });
     QualityReport { findings }
+}
+
+/// Why an approved record's approval was not the approving device's to give, if it was not (domain::authority).
+fn unauthorised_approval(stored: &StoredRecord, by_id: &HashMap<Uuid, &Record>) -> Option<String> {
+    use domain::authority::{self, Action, Standing};
+    let record = &stored.record;
+    let reviewer = stored.review_by.as_ref()?;
+    let action = match record.meta.review {
+        ReviewStatus::SupervisorApproved => Action::Approve,
+        ReviewStatus::HqApproved => Action::HqApprove,
+        _ => return None,
+    };
+    let task_teams = match record.task_id().and_then(|t| by_id.get(&t)).map(|t| &t.body) {
+        Some(domain::RecordBody::Task(task)) => Some(&task.teams),
+        _ => None,
+    };
+    let in_teams = task_teams.is_none_or(|teams| !teams.is_disjoint(&reviewer.teams));
+    let denial = authority::permits(Some(reviewer.role), action, Standing { in_teams, own: true }).err()?;
+    Some(format!(
+        "{} by device {} ({}): {denial}",
+        record.meta.review.as_str(),
+        reviewer.name,
+        reviewer.role
+    ))
 }
 
 fn finding(kind: FindingKind, record: &Record, other: Option<Uuid>, rule: Option<String>, detail: String) -> Finding {
@@ -369,6 +410,7 @@ mod tests {
             warnings: Vec::new(),
             conflicts: Vec::new(),
             review_since: None,
+            review_by: None,
         }
     }
 

@@ -2,11 +2,11 @@
 //! one task at a time (memory stays that of the largest task), through crate::quality; then the hazard areas no
 //! task covers, alone. A hazard area covered by several tasks is reported once.
 
-use crate::quality::{QualityReport, StoredRecord, quality_report};
+use crate::quality::{QualityReport, Reviewer, StoredRecord, quality_report};
 use crate::storage::{RecordRow, Storage, StorageError};
 use chrono::{DateTime, Utc};
 use domain::{Programme, Record, RecordType};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// The report of one task, or of every task when `task` is None, in task id order, as of `now`.
@@ -20,6 +20,20 @@ pub async fn report<S: Storage>(
         Some(task) => vec![task],
         None => storage.record_ids(RecordType::Task).await?,
     };
+    let devices: HashMap<Uuid, Reviewer> = storage
+        .devices()
+        .await?
+        .into_iter()
+        .map(|d| {
+            let reviewer = Reviewer {
+                name: d.name,
+                role: d.role,
+                teams: d.teams,
+            };
+            (d.id, reviewer)
+        })
+        .collect();
+    let stored = |row: &RecordRow| stored(row, &devices);
     let mut all = QualityReport::default();
     let mut seen = HashSet::new();
     let mut covered = HashSet::new();
@@ -62,7 +76,7 @@ pub async fn report<S: Storage>(
     Ok(all)
 }
 
-fn stored(row: &RecordRow) -> Result<StoredRecord, StorageError> {
+fn stored(row: &RecordRow, devices: &HashMap<Uuid, Reviewer>) -> Result<StoredRecord, StorageError> {
     let record = Record::from_json(row.body.clone(), row.record_id)
         .map_err(|e| StorageError::Damaged(format!("record {}: {e}", row.record_id)))?;
     Ok(StoredRecord {
@@ -70,5 +84,6 @@ fn stored(row: &RecordRow) -> Result<StoredRecord, StorageError> {
         warnings: row.warnings.clone(),
         conflicts: row.conflicts.clone(),
         review_since: row.review_since,
+        review_by: row.review_by.and_then(|d| devices.get(&d).cloned()),
     })
 }

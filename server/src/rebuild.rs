@@ -74,7 +74,11 @@ pub async fn rebuild<S: Storage>(
             )));
         }
         entered_at.push(document::entered_at(&doc));
-        let row = row_of(&record, Vec::new(), conflicts, &doc);
+        let mut row = row_of(&record, Vec::new(), conflicts, &doc);
+        if let Some(hash) = document::set_by(&doc, "review") {
+            let pushers = storage.change_pushers(id).await?;
+            row.review_by = pushers.into_iter().find(|(h, _)| *h == hash.0).map(|(_, d)| d);
+        }
         batch.ingests.push(rewrite(&record, row, Some(doc.save())));
         if batch.ingests.len() == BATCH {
             storage.append(std::mem::take(&mut batch)).await?;

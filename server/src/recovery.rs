@@ -12,7 +12,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// The documents in the device's scope whose heads differ from the device's digests, that the device lacks, or
-/// that the server lacks. Records outside the device's scope are never mentioned, even when the device names them.
+/// that the server lacks. A record outside the device's scope is answered as one the server lacks, whether it exists
+/// or not, so reconcile reveals nothing of other teams' records.
 pub async fn differ<S: Storage>(
     storage: &S,
     device: &Device,
@@ -36,15 +37,14 @@ pub async fn differ<S: Storage>(
         });
     }
     for id in theirs.keys().filter(|id| !known.contains(id)) {
-        // Held by the device but not in its scope here: either the server lacks it (so it must be sent), or it is
-        // someone else's record, about which the device is told nothing.
-        if storage.record(*id).await?.is_none() {
-            differ.push(DocumentHeads {
-                record_id: *id,
-                heads: vec![],
-                send: true,
-            });
-        }
+        // Held by the device but not in its scope here: either the server lacks it, or it is someone else's record.
+        // Both get the same answer, "the server lacks it: send it", so the answer does not tell whether the record
+        // exists; if it is someone else's, ingress refuses what the device sends, as for any record out of scope.
+        differ.push(DocumentHeads {
+            record_id: *id,
+            heads: vec![],
+            send: true,
+        });
     }
     differ.sort_by_key(|d| d.record_id);
     Ok(differ)

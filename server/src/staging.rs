@@ -77,6 +77,16 @@ impl<'a, S: Storage> Staging<'a, S> {
         }
     }
 
+    /// Who pushed each logged change of a record (staged changes are the staging device's own).
+    pub async fn change_pushers(&self, id: Uuid) -> Result<Vec<([u8; 32], Uuid)>, StorageError> {
+        let mut pushers = self.storage.change_pushers(id).await?;
+        if let Some(&i) = self.rows.get(&id) {
+            let ingest = &self.batch.ingests[i];
+            pushers.extend(ingest.changes.iter().map(|c| (c.hash, ingest.device_id)));
+        }
+        Ok(pushers)
+    }
+
     fn staged_rows(&self) -> impl Iterator<Item = &RecordRow> {
         self.batch.ingests.iter().map(|ingest| &ingest.record)
     }

@@ -79,6 +79,7 @@ macro_rules! conformance {
             snapshots_stand_in_for_the_changes_they_cover,
             heads_are_kept_and_listed_by_scope,
             cursor_checks_name_their_entry,
+            a_writer_belongs_to_the_device_that_first_pushed_it,
         );
 
         #[tokio::test]
@@ -191,6 +192,7 @@ fn task(id: Uuid, team_names: &[&str], hazards: &[Uuid]) -> RecordRow {
         heads: vec![],
         conflicts: vec![],
         review_since: None,
+        review_by: None,
     }
 }
 
@@ -206,6 +208,7 @@ fn record_in(id: Uuid, record_type: RecordType, task_id: Option<Uuid>) -> Record
         heads: vec![],
         conflicts: vec![open_conflict()],
         review_since: DateTime::from_timestamp(1_780_000_000, 0),
+        review_by: Some(Uuid::from_u128(7)),
     }
 }
 
@@ -936,6 +939,34 @@ async fn a_device_is_not_sent_its_own_changes<S: Storage>(storage: &S) {
     assert!(page.changes.is_empty() && page.more && page.cursor > 0, "{page:?}");
     let everything = storage.pull(&Visibility::All, None, 0, 100).await.unwrap();
     assert_eq!(everything.changes.len(), 3);
+}
+
+/// Authorship: each change is logged with its writer (Automerge actor) and pushing device. The writer belongs to the
+/// device that pushed its first change, whoever pushes it later, and each change names its pusher.
+async fn a_writer_belongs_to_the_device_that_first_pushed_it<S: Storage>(storage: &S) {
+    let written_by = |bytes: &[u8], actor: &[u8]| NewChange {
+        actor: actor.to_vec(),
+        ..change(bytes)
+    };
+    assert_eq!(storage.actor_owner(b"tablet").await.unwrap(), None);
+    let mut first = push(record_in(id(1), RecordType::HazardArea, None), &[], vec![]);
+    first.changes = vec![written_by(b"a1", b"tablet"), written_by(b"a2", b"laptop")];
+    first.device_id = id(100);
+    let mut later = push(record_in(id(1), RecordType::HazardArea, None), &[], vec![]);
+    later.changes = vec![written_by(b"a3", b"tablet")];
+    later.device_id = id(200);
+    storage.ingest(first).await.unwrap();
+    storage.ingest(later).await.unwrap();
+    assert_eq!(storage.actor_owner(b"tablet").await.unwrap(), Some(id(100)));
+    assert_eq!(storage.actor_owner(b"laptop").await.unwrap(), Some(id(100)));
+    assert_eq!(storage.actor_owner(b"nobody").await.unwrap(), None);
+    let pushers = storage.change_pushers(id(1)).await.unwrap();
+    let expected: Vec<([u8; 32], Uuid)> = [(b"a1", id(100)), (b"a2", id(100)), (b"a3", id(200))]
+        .into_iter()
+        .map(|(bytes, device)| (Sha256::digest(bytes).into(), device))
+        .collect();
+    assert_eq!(pushers, expected);
+    assert!(storage.change_pushers(id(2)).await.unwrap().is_empty());
 }
 
 async fn quarantine_round_trips<S: Storage>(storage: &S) {

@@ -179,6 +179,16 @@ fn the_dashboard_shows_the_seeded_numbers_offline() {
         dom.contains(&format!("History ({} changes)", edited.versions.len())),
         "the record page shows its history"
     );
+    // Each change names the enrolled device that pushed it, beside what it claims, and the values it set.
+    let creator = dataset.device(edited.created().author).unwrap();
+    assert_eq!(record["history"][0]["pushed_by"]["name"], creator.name.as_str());
+    assert_eq!(record["history"][0]["pushed_by"]["role"], creator.role.as_str());
+    assert!(
+        dom.contains(&format!("{} ({})", creator.name, creator.role)),
+        "the record page names the pushing device"
+    );
+    let label = format!("label = {}", edited.created().record.meta.label);
+    assert!(dom.contains(&label), "the record page shows the values set: {label}");
     let conflicts = record["conflicts"].as_array().unwrap().len();
     assert!(
         dom.contains(&format!("Open conflicts ({conflicts}): a supervisor decides")),

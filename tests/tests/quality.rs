@@ -143,3 +143,71 @@ fn the_quality_report_lists_open_conflicts_until_decided_and_the_wait_in_review_
     let (_, body) = get(&url, &hq_token);
     assert!(of(&body, "open_conflict", find).is_empty(), "{body}");
 }
+
+/// Approvals recorded before roles were enforced stay approved, and the quality report lists each one whose device
+/// could not have given it. The log such a server wrote is stood in for by appending through the storage contract,
+/// as that server's ingress did, with nothing checked.
+#[test]
+fn approvals_a_device_could_not_give_are_listed_not_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let (leader, _) = server.enrol("Team 3 tablet", &["Team 3"], DeviceRole::TeamLeader);
+    let (supervisor, _) = server.enrol("Base camp laptop", &["Team 3"], DeviceRole::Supervisor);
+    let (_, hq_token) = server.enrol("hq", &[], DeviceRole::Hq);
+    let task = Uuid::now_v7();
+    let mut records = vec![(tests::task(task), supervisor)];
+    for (label, approver) in [("T-031/B1", leader), ("T-031/B2", supervisor)] {
+        let mut plot = tests::worked_area(Uuid::now_v7(), task, label);
+        plot["review"] = json!("supervisor_approved");
+        plot["shape"]["coordinates"] = square(if label.ends_with('1') { 47.5 } else { 47.502 }, 40.5, 0.0005);
+        records.push((plot, approver));
+    }
+    for (json, device) in records {
+        let record = domain::Record::from_json(json, Uuid::nil()).unwrap();
+        let claim = domain::Authorship {
+            device_id: device,
+            device: "old".into(),
+            user: "old".into(),
+            action: "create".into(),
+        };
+        let (doc, change) =
+            domain::document::create(&record, automerge::ActorId::random(), &claim, noon().timestamp()).unwrap();
+        let mut row = server::ingress::row_of(&record, vec![], vec![], &doc);
+        row.review_by = Some(device);
+        let ingest = server::storage::Ingest {
+            record: row,
+            changes: vec![server::storage::NewChange {
+                hash: change.hash().0,
+                bytes: change.raw_bytes().to_vec(),
+                actor: change.actor_id().to_bytes().to_vec(),
+            }],
+            device_id: device,
+            received_at: noon(),
+            grants: vec![],
+            snapshot: None,
+            feature: Some(layers::feature(&record)),
+        };
+        server.storage(|s| async move { server::storage::Storage::ingest(&s, ingest).await.unwrap() });
+    }
+
+    let (status, body) = get(&format!("{}/v1/hq/quality", server.url()), &hq_token);
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<&Value> = body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "approval_not_authorised")
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["label"], "T-031/B1");
+    let detail = listed[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Team 3 tablet") && detail.contains("team-leader may not approve"),
+        "{detail}"
+    );
+    let (_, totals) = get(&format!("{}/v1/hq/totals", server.url()), &hq_token);
+    assert_eq!(
+        totals["land_release"]["worked_areas"], 2,
+        "nothing is silently un-approved: {totals}"
+    );
+}

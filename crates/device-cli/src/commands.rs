@@ -276,6 +276,15 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     status.server.as_deref().unwrap_or("not enrolled (fieldsync enroll)")
                 );
                 outln!("last sync: {}", status.last_sync.as_deref().unwrap_or("never"));
+                match store.enrolled()? {
+                    Some(e) => outln!(
+                        "enrolled as: {} ({}, teams {})",
+                        e.name,
+                        e.role,
+                        e.teams.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    None => outln!("role: none yet (a store never enrolled makes and submits drafts only)"),
+                }
                 let waiting: usize = status.unacknowledged.values().sum();
                 outln!(
                     "{waiting} change(s) of {} record(s) not yet acknowledged by the server",

@@ -232,3 +232,64 @@ fn mistakes_get_errors_that_say_what_to_fix_and_store_nothing() {
     let error = tablet.fails(&["--clock", "yesterday", "list"], None);
     assert!(error.contains("\"yesterday\" is not an RFC 3339 instant"), "{error}");
 }
+
+#[test]
+fn a_team_leader_submits_and_a_supervisor_approves_as_in_the_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = tests::TestServer::start(&dir.path().join("server"));
+    let (_, laptop_token) = server.enrol("Base camp laptop", &["Team 3"], tests::DeviceRole::Supervisor);
+    let (_, tablet_token) = server.enrol("Team 3 tablet", &["Team 3"], tests::DeviceRole::TeamLeader);
+    let (_, hq_token) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
+    let url = server.url();
+
+    // The task comes from the supervisor: a team leader's tablet may not create one.
+    let laptop = Device::new(dir.path(), "laptop");
+    laptop.ok(&["enroll", "--server", &url, "--token", &laptop_token], None);
+    laptop.ok(&["add", &example("task.json")], None);
+    laptop.ok(&["sync"], None);
+
+    let tablet = Device::new(dir.path(), "tablet");
+    tablet.ok(&["enroll", "--server", &url, "--token", &tablet_token], None);
+    let refused = tablet.fails(&["edit", "T-031"], Some(r#"{"required_depth_cm": 5}"#));
+    assert!(
+        refused.contains("not permitted: a team-leader may not change a task"),
+        "{refused}"
+    );
+    tablet.ok(&["add", &example("worked-area.json")], None);
+    tablet.ok(&["add", &example("find.json")], None);
+    let refused = tablet.fails(&["approve", "T-031/B3"], None);
+    assert!(refused.contains("is draft"), "{refused}");
+    assert!(tablet.ok(&["submit", "T-031/B3", "F-0001"], None).contains("submitted"));
+    let refused = tablet.fails(&["approve", "T-031/B3"], None);
+    assert!(
+        refused.contains("not permitted: a team-leader may not approve"),
+        "{refused}"
+    );
+    tablet.ok(&["sync"], None);
+
+    laptop.ok(&["sync"], None);
+    let queue = laptop.ok(&["review"], None);
+    assert!(queue.contains("T-031/B3") && queue.contains("F-0001"), "{queue}");
+    assert!(tablet.ok(&["review"], None).contains("decides on no record"));
+    laptop.ok(&["return", "F-0001", "--reason", "photograph the fuze"], None);
+    laptop.ok(&["approve", "T-031/B3"], None);
+    laptop.ok(&["sync"], None);
+    let shown = laptop.json(&["show", "T-031/B3"]);
+    assert_eq!(shown["record"]["review"], "supervisor_approved");
+    assert_eq!(shown["record"]["reviewed_by"], "laptop user on laptop");
+
+    tablet.ok(&["sync"], None);
+    let returned = tablet.json(&["show", "F-0001"]);
+    assert_eq!(returned["record"]["review"], "returned");
+    assert_eq!(returned["record"]["return_reason"], "photograph the fuze");
+    let (status, totals) = tests::hq_get(&format!("{url}/v1/hq/totals"), Some(&hq_token));
+    assert_eq!(status, 200);
+    assert_eq!(
+        totals["land_release"]["worked_areas"], 1,
+        "HQ counts the approved box: {totals}"
+    );
+    assert_eq!(
+        totals["headline"]["ap_mines"], 0,
+        "the returned find is not counted: {totals}"
+    );
+}

@@ -192,6 +192,13 @@ pub fn set_at(doc: &Automerge, field: &str) -> Option<chrono::DateTime<chrono::U
     chrono::DateTime::from_timestamp(change.timestamp(), 0)
 }
 
+/// The change that wrote the winning value of a root field (None when the field was never set): for `review`, the
+/// change that submitted, returned or approved the record, whose pushing device the server knows.
+pub fn set_by(doc: &Automerge, field: &str) -> Option<automerge::ChangeHash> {
+    let (_, op) = doc.get(ROOT, field).ok()??;
+    doc.hash_for_opid(&op)
+}
+
 /// Whether a change sets (or clears) a root field of the record, read from its operations without any document.
 pub fn writes_field(change: &Change, field: &str) -> bool {
     use automerge::legacy::{Key, ObjectId};

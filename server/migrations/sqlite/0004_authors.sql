@@ -4,3 +4,8 @@
 -- their actor from their bytes when the server opens the file.
 ALTER TABLE log ADD COLUMN actor BLOB;
 CREATE INDEX log_actor ON log (actor, seq) WHERE actor IS NOT NULL;
+
+-- The enrolled device that pushed the change setting each record's current review status (who submitted, returned
+-- or approved it, as authenticated, not as the change claims): HQ's data-quality report lists approvals made by a
+-- device whose role does not allow them (`approval_not_authorised`). Filled from the log for existing rows.
+ALTER TABLE records ADD COLUMN review_by TEXT;

@@ -167,10 +167,13 @@ async function record(id) {
   const r = await api(`/v1/hq/records/${id}`);
   const fields = Object.entries(r.record).map(([key, value]) =>
     [key, typeof value === "object" && value !== null ? JSON.stringify(value) : value]);
+  // The device that pushed a change is the server's knowledge; the person and device inside it are a claim.
+  const value = (v) => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
   const history = r.history.map((h) => [
     new Date(h.time * 1000).toISOString().replace(".000Z", "Z"),
-    h.author ? `${h.author.user} (${h.author.device}), ${h.author.action}` : h.actor.slice(0, 12),
-    Object.keys(h.changed).join(", ")]);
+    h.pushed_by ? `${h.pushed_by.name} (${h.pushed_by.role})` : "unknown device",
+    h.author ? `${h.author.user}, ${h.author.action}` : h.actor.slice(0, 12),
+    Object.entries(h.changed).map(([field, v]) => `${field} = ${value(v)}`).join("; ")]);
   return [
     element("h2", {}, `${r.record_type.replaceAll("_", " ")} ${r.record.label}`),
     element("h3", {}, "As the server holds it"), table(["Field", "Value"], fields),
@@ -180,7 +183,7 @@ async function record(id) {
     table(["Field", "Candidates"], r.conflicts.map((c) => [c.field, c.candidates.map((v) =>
       `${JSON.stringify(v.value)}${v.author ? ` (${v.author.user}, ${v.author.device})` : ""}`).join(" or ")])),
     element("h3", {}, `History (${history.length} changes)`),
-    element("div", { id: "history" }, table(["When (device clock, UTC)", "Who", "Changed"], history)),
+    element("div", { id: "history" }, table(["When (device clock, UTC)", "Pushed by (enrolled device)", "Claimed by", "Set"], history)),
   ];
 }
 

@@ -77,6 +77,8 @@ pub struct RecordRow {
     pub conflicts: Vec<FieldConflict>,
     /// When the record's current review status was set, by the clock of the device that set it.
     pub review_since: Option<DateTime<Utc>>,
+    /// The enrolled device that pushed the change setting the current review status (None if never set).
+    pub review_by: Option<Uuid>,
 }
 
 /// A change to append, with its hash (SHA-256 of its bytes, as Automerge defines it).
@@ -215,6 +217,8 @@ pub trait Storage: Send + Sync + 'static {
     fn record_ids(&self, record_type: RecordType) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// The tasks whose `hazard_areas` include this hazard area.
     fn tasks_covering(&self, hazard_area: Uuid) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
+    /// The hash of every change the log holds for a record, with the authenticated device that pushed it.
+    fn change_pushers(&self, id: Uuid) -> impl Future<Output = Result<Vec<([u8; 32], Uuid)>, StorageError>> + Send;
     /// Every change the log holds for a record, in log order.
     fn document_changes(&self, id: Uuid) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
     /// Every record the log holds changes of, in the order of its first change (`fieldsync-server rebuild` walks

@@ -56,7 +56,8 @@ const EXPAND_RECORD: &str = "SELECT l.seq, l.record_id, l.bytes FROM log AS l \
      AND EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = ?1 AND (r.task_id IS NULL \
          OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?3) AS j WHERE t.task_id = r.task_id AND t.team = j.value)))";
 
-const RECORD_COLUMNS: &str = "record_id, record_type, task_id, body, warnings, heads, conflicts, review_since";
+const RECORD_COLUMNS: &str =
+    "record_id, record_type, task_id, body, warnings, heads, conflicts, review_since, review_by";
 
 /// Records visible to a set of teams (`?1`, a JSON array): task-less ones, and those of a task listing a team.
 const HEADS_TEAMS: &str = "SELECT r.record_id, r.task_id, r.heads FROM records AS r \
@@ -199,7 +200,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         match i {
             1 => fill_missing_heads(&tx)?,
             2 => fill_review_and_conflicts(&tx)?,
-            3 => fill_actors(&tx)?,
+            3 => {
+                fill_actors(&tx)?;
+                fill_review_by(&tx)?;
+            }
             _ => {}
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -249,6 +253,21 @@ fn fill_actors(tx: &Transaction<'_>) -> Result<(), StorageError> {
         update.execute(params![seq, change.actor_id().to_bytes()])?;
     }
     Ok(())
+}
+
+/// Migration 0004: records written before the device behind their review status was stored get it from the log.
+fn fill_review_by(tx: &Transaction<'_>) -> Result<(), StorageError> {
+    for_each_logged_document(tx, "SELECT record_id FROM records", |id, doc| {
+        let Some(hash) = domain::document::set_by(doc, "review") else {
+            return Ok(());
+        };
+        tx.execute(
+            "UPDATE records SET review_by = (SELECT device_id FROM log WHERE record_id = ?1 AND hash = ?2) \
+             WHERE record_id = ?1",
+            params![id, &hash.0[..]],
+        )?;
+        Ok(())
+    })
 }
 
 /// Loads, one at a time, the document of each record `ids_sql` selects from its changes in the log.
@@ -441,6 +460,25 @@ impl Storage for SqliteStorage {
                 tx.prepare_cached("SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' ORDER BY seq")?;
             let bytes = stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
             Ok(bytes.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn change_pushers(&self, id: Uuid) -> Result<Vec<([u8; 32], Uuid)>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT hash, device_id FROM log WHERE record_id = ?1 AND kind = 'change' ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([id.to_string()], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.map(|row| {
+                let (hash, device) = row?;
+                let hash = <[u8; 32]>::try_from(hash.as_slice())
+                    .map_err(|_| StorageError::Damaged(format!("a change hash of record {id}")))?;
+                Ok((hash, parse_uuid(&device, "pushing device id")?))
+            })
+            .collect()
         })
         .await
     }
@@ -709,13 +747,13 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
 
     tx.prepare_cached(
         "INSERT INTO records (record_id, record_type, task_id, last_seq, body, warnings, heads, conflicts, \
-             review_since) \
+             review_since, review_by) \
          VALUES (?1, ?2, ?3, \
-             COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5, ?6, ?7, ?8) \
+             COALESCE((SELECT max(seq) FROM log WHERE record_id = ?1 AND kind = 'change'), 0), ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (record_id) DO UPDATE SET record_type = excluded.record_type, \
              task_id = excluded.task_id, last_seq = excluded.last_seq, body = excluded.body, \
              warnings = excluded.warnings, heads = excluded.heads, conflicts = excluded.conflicts, \
-             review_since = excluded.review_since",
+             review_since = excluded.review_since, review_by = excluded.review_by",
     )?
     .execute(params![
         record_id,
@@ -726,6 +764,7 @@ fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, StorageE
         heads_blob(&record.heads),
         json_text(&record.conflicts)?,
         record.review_since.as_ref().map(time_text),
+        record.review_by.map(|d| d.to_string()),
     ])?;
 
     if record.record_type == RecordType::Task {
@@ -1012,6 +1051,7 @@ struct RawRecord {
     heads: Vec<u8>,
     conflicts: String,
     review_since: Option<String>,
+    review_by: Option<String>,
 }
 
 impl RawRecord {
@@ -1025,6 +1065,7 @@ impl RawRecord {
             heads: row.get(5)?,
             conflicts: row.get(6)?,
             review_since: row.get(7)?,
+            review_by: row.get(8)?,
         })
     }
 
@@ -1057,6 +1098,11 @@ impl RawRecord {
                 .review_since
                 .as_deref()
                 .map(|t| parse_time(t, "record review_since"))
+                .transpose()?,
+            review_by: self
+                .review_by
+                .as_deref()
+                .map(|d| parse_uuid(d, "review_by"))
                 .transpose()?,
         })
     }
@@ -1174,8 +1220,8 @@ mod tests {
         }
     }
 
-    /// A data directory of schema 1 gets each record's heads (0002), open conflicts and review time (0003) from
-    /// its changes when migrated.
+    /// A data directory of schema 1 gets each record's heads (0002), open conflicts and review time (0003), and
+    /// each change's writer and the device behind the review status (0004) from its changes when migrated.
     #[test]
     fn migrating_fills_in_what_later_schemas_read_off_each_document() {
         let json: serde_json::Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).unwrap();
@@ -1198,11 +1244,13 @@ mod tests {
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         let id = find.id().to_string();
+        let (creator, other) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
         for change in &changes {
+            let pusher = if change.deps().is_empty() { &creator } else { &other };
             conn.execute(
                 "INSERT INTO log (kind, record_id, hash, bytes, device_id, received_at) \
-                 VALUES ('change', ?1, ?2, ?3, 'd1', '2026-11-20T12:00:00Z')",
-                params![id, &change.hash().0[..], change.raw_bytes()],
+                 VALUES ('change', ?1, ?2, ?3, ?4, '2026-11-20T12:00:00Z')",
+                params![id, &change.hash().0[..], change.raw_bytes(), pusher],
             )
             .unwrap();
         }
@@ -1233,6 +1281,25 @@ mod tests {
         assert_eq!(values, vec![serde_json::json!(2), serde_json::json!(3)]);
         // The review status was set when the tablet created the find; neither edit touched it.
         assert_eq!(review_since.as_deref(), Some("1970-01-01T00:16:40Z"));
+        let review_by: Option<String> = conn
+            .query_row("SELECT review_by FROM records WHERE record_id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(
+            review_by,
+            Some(creator),
+            "the device that pushed the creation set the review status"
+        );
+        let actors: Vec<Vec<u8>> = conn
+            .prepare("SELECT actor FROM log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<Vec<u8>> = changes.iter().map(|c| c.actor_id().to_bytes().to_vec()).collect();
+        assert_eq!(actors, expected);
     }
 
     /// The query plan of `sql`, one line per step, indented by depth.

@@ -36,8 +36,10 @@ pub fn check_edit(old: Option<&Record>, new: &Record, warnings: &[Issue], relate
     if let Some(old) = old
         && old.meta.review.is_approved()
     {
+        // HQ's approval of a supervisor-approved record moves its review and names its reviewer, nothing else.
         let mut unchanged = new.clone();
         unchanged.meta.review = old.meta.review;
+        unchanged.meta.reviewed_by.clone_from(&old.meta.reviewed_by);
         if &unchanged != old {
             let message = format!(
                 "{} is {}: record a correction that supersedes it instead",
