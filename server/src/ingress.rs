@@ -247,21 +247,12 @@ async fn decide<S: Storage>(
             },
         };
         if !may_write(device, teams.as_ref()) {
-            // The record is named as the device's own changes make it (a device that can write a change of a record
-            // holds its history), never its task or that task's teams; and the same whether the record is new here
-            // or another team's, so the answer does not tell which.
-            let message = format!(
-                "{} {}: in a task this device does not work on; device {} ({}, teams {}) writes only records of its teams' tasks",
-                after.record_type(),
-                after.meta.label,
-                device.name,
-                device.role,
-                teams_text(device)
-            );
-            return Ok(Verdict::Refuse(refuse(
-                RejectionCode::OutOfScope,
-                message,
-                vec![],
+            let why = "in a task this device does not work on".to_string();
+            return Ok(Verdict::Refuse(out_of_scope(
+                &after,
+                device,
+                why,
+                "writes only records",
                 hashes,
             )));
         }
@@ -270,18 +261,12 @@ async fn decide<S: Storage>(
         if let Some(row) = storage.record(linked).await?
             && !visible(storage, device, &row).await?
         {
-            let message = format!(
-                "{} {}: `{field}` names a record this device may not see; device {} ({}, teams {}) links only to records of its teams' tasks",
-                after.record_type(),
-                after.meta.label,
-                device.name,
-                device.role,
-                teams_text(device)
-            );
-            return Ok(Verdict::Refuse(refuse(
-                RejectionCode::OutOfScope,
-                message,
-                vec![],
+            let why = format!("`{field}` names a record this device may not see");
+            return Ok(Verdict::Refuse(out_of_scope(
+                &after,
+                device,
+                why,
+                "links only to records",
                 hashes,
             )));
         }
@@ -488,6 +473,26 @@ async fn review_by<S: Storage>(
         .into_iter()
         .find(|(h, _)| *h == hash.0)
         .map(|(_, pusher)| pusher))
+}
+
+/// A refusal for scope. The record is named as the device's own changes make it (a device that can write a change
+/// of a record holds its history), never the task, teams or records it may not see; and it reads the same whether
+/// the record is new here or another team's, so the answer does not tell which.
+fn out_of_scope(after: &Record, device: &Device, why: String, may: &str, hashes: Vec<String>) -> Refusal {
+    let message = format!(
+        "{} {}: {why}; device {} ({}, teams {}) {may} of its teams' tasks",
+        after.record_type(),
+        after.meta.label,
+        device.name,
+        device.role,
+        teams_text(device)
+    );
+    Refusal {
+        code: RejectionCode::OutOfScope,
+        message,
+        issues: vec![],
+        hashes,
+    }
 }
 
 fn teams_text(device: &Device) -> String {
