@@ -55,17 +55,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let enrolled = self.enrolled()?;
         let record = &new.record;
-        let resolved: Vec<String> = old
-            .map(|o| {
-                o.conflicts
-                    .iter()
-                    .filter(|c| domain::conflict::is_safety_relevant(record.record_type(), &c.field))
-                    .filter(|c| !new.conflicts.iter().any(|open| open.field == c.field))
-                    .map(|c| c.field.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let actions = authority::actions(old.map(|o| &o.record), record, &resolved);
+        let actions = authority::edit_actions(old, new);
         let standing = match &enrolled {
             None => Standing::default(),
             Some(enrolled) => Standing {

@@ -4,7 +4,7 @@
 //! differ, with its own heads. The device then pushes the changes the server lacks and asks (`want`) for the
 //! documents it lacks, so only what differs crosses the link.
 
-use crate::scope::{may_write, sees, visibility};
+use crate::scope::{sees, visibility};
 use crate::storage::{Device, Storage, StorageError};
 use protocol::{DocumentChanges, DocumentDigest, DocumentHeads, heads_digest};
 use serde_bytes::ByteBuf;
@@ -29,7 +29,7 @@ pub async fn differ<S: Storage>(
         if device_has == Some(&&heads_digest(&record.heads)[..]) {
             continue;
         }
-        let send = device_has.is_some() && may_write(device, teams.of(storage, record.task_id).await?.as_ref());
+        let send = device_has.is_some() && sees(device, teams.of(storage, record.task_id).await?.as_ref());
         differ.push(DocumentHeads {
             record_id: record.record_id,
             heads: record.heads.iter().map(|h| ByteBuf::from(h.to_vec())).collect(),

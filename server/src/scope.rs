@@ -15,13 +15,8 @@ pub fn visibility(device: &Device) -> Visibility {
     }
 }
 
-/// Whether a record whose task has `task_teams` (None: the record has no task) is within `device`'s scope for
-/// writing. What it may do there is its role's to say (domain::authority).
-pub fn may_write(device: &Device, task_teams: Option<&BTreeSet<String>>) -> bool {
-    sees(device, task_teams)
-}
-
 /// Whether `device` sees a record whose task has `task_teams` (None: the record has no task, and everyone sees it).
+/// A device writes what it sees, as far as its role allows (domain::authority).
 pub fn sees(device: &Device, task_teams: Option<&BTreeSet<String>>) -> bool {
     device.role.sees_everything() || task_teams.is_none_or(|teams| !teams.is_disjoint(&device.teams))
 }

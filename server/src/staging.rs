@@ -22,6 +22,8 @@ pub struct Staging<'a, S> {
     cache: &'a mut DocumentCache,
     /// Staged records: the index of each in `batch.ingests`.
     rows: HashMap<Uuid, usize>,
+    /// The device of each writer first seen in a staged change (what `actor_owner` will say once flushed).
+    actors: HashMap<Vec<u8>, Uuid>,
     batch: Batch,
 }
 
@@ -31,6 +33,7 @@ impl<'a, S: Storage> Staging<'a, S> {
             storage,
             cache,
             rows: HashMap::new(),
+            actors: HashMap::new(),
             batch: Batch::default(),
         }
     }
@@ -65,26 +68,10 @@ impl<'a, S: Storage> Staging<'a, S> {
 
     /// The device an Automerge actor belongs to: the one that pushed its first change, staged or logged.
     pub async fn actor_owner(&self, actor: &[u8]) -> Result<Option<Uuid>, StorageError> {
-        let staged = self
-            .batch
-            .ingests
-            .iter()
-            .find(|ingest| ingest.changes.iter().any(|c| c.actor == actor))
-            .map(|ingest| ingest.device_id);
-        match staged {
-            Some(device) => Ok(Some(device)),
+        match self.actors.get(actor) {
+            Some(device) => Ok(Some(*device)),
             None => self.storage.actor_owner(actor).await,
         }
-    }
-
-    /// Who pushed each logged change of a record (staged changes are the staging device's own).
-    pub async fn change_pushers(&self, id: Uuid) -> Result<Vec<([u8; 32], Uuid)>, StorageError> {
-        let mut pushers = self.storage.change_pushers(id).await?;
-        if let Some(&i) = self.rows.get(&id) {
-            let ingest = &self.batch.ingests[i];
-            pushers.extend(ingest.changes.iter().map(|c| (c.hash, ingest.device_id)));
-        }
-        Ok(pushers)
     }
 
     fn staged_rows(&self) -> impl Iterator<Item = &RecordRow> {
@@ -128,6 +115,9 @@ impl<'a, S: Storage> Staging<'a, S> {
     pub async fn accept(&mut self, ingest: Ingest, loaded: Loaded) -> Result<(), StorageError> {
         let id = ingest.record.record_id;
         self.cache.put(id, loaded);
+        for change in &ingest.changes {
+            self.actors.entry(change.actor.clone()).or_insert(ingest.device_id);
+        }
         match self.rows.get(&id) {
             // Cannot happen while the handler merges repeated entries; keep the later row if it does.
             Some(&i) => self.batch.ingests[i] = ingest,
@@ -155,6 +145,7 @@ impl<'a, S: Storage> Staging<'a, S> {
         }
         let batch = std::mem::take(&mut self.batch);
         let staged = std::mem::take(&mut self.rows);
+        self.actors.clear();
         if let Err(e) = self.storage.append(batch).await {
             for id in staged.keys() {
                 self.cache.forget(id);

@@ -6,6 +6,7 @@
 //! stores them; the server checks every pushed change with it against the authenticated device, whatever the
 //! change claims. docs/authority.md prints the same table.
 
+use crate::document::Materialized;
 use crate::records::{Record, RecordBody, RecordType};
 use crate::vocabulary::ReviewStatus;
 use serde::{Deserialize, Serialize};
@@ -345,6 +346,24 @@ const WORKFLOW_FIELDS: [&str; 6] = [
     "void",
     "supersedes",
 ];
+
+/// The actions an edit takes, from the record as it showed before (None: a new record) to what it shows after, each
+/// with its open conflicts: a safety-relevant conflict open before and gone after was decided by the edit. The device
+/// and the server both read an edit with this.
+pub fn edit_actions(before: Option<&Materialized>, after: &Materialized) -> Vec<Action> {
+    let record_type = after.record.record_type();
+    let resolved: Vec<String> = before
+        .map(|b| {
+            b.conflicts
+                .iter()
+                .filter(|c| crate::conflict::is_safety_relevant(record_type, &c.field))
+                .filter(|c| !after.conflicts.iter().any(|open| open.field == c.field))
+                .map(|c| c.field.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    actions(before.map(|b| &b.record), &after.record, &resolved)
+}
 
 /// The actions an edit from `before` (None: a new record) to `after` takes. `resolved` names the safety-relevant
 /// fields whose conflict the edit decided (see `conflict::is_safety_relevant`).

@@ -1,9 +1,15 @@
 //! Validation at ingress. A merged change can never be taken back, so each pushed record's changes are parsed,
 //! applied to a copy of the server's document, checked against the device's scope and validated with the domain
 //! rules, and only then appended. A refused change is kept in quarantine and reported to its device.
+//!
+//! `scope.rs` holds the scope checks of a push, `steps.rs` the step-by-step check of a push of several changes.
+
+mod scope;
+mod steps;
+
+use steps::check_each_step;
 
 use crate::documents::SNAPSHOT_EVERY;
-use crate::scope::may_write;
 use crate::staging::Staging;
 use crate::storage::{Device, Grant, Ingest, NewChange, NewQuarantined, RecordRow, Storage, StorageError};
 use automerge::{Automerge, Change, ReadDoc};
@@ -14,7 +20,6 @@ use domain::records::RecordBody;
 use domain::validation::check_edit;
 use domain::{FieldConflict, Issue, Programme, Record, RecordType, Related};
 use protocol::{DocumentChanges, Rejection, RejectionCode, limits};
-use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// What became of one record's pushed changes.
@@ -189,10 +194,7 @@ async fn decide<S: Storage>(
         }
     };
 
-    let domain::Materialized {
-        record: after,
-        conflicts,
-    } = shown;
+    let after = &shown.record;
     let size = after.to_json().to_string().len();
     if size > limits::MAX_RECORD_JSON_BYTES {
         let message = format!(
@@ -230,50 +232,20 @@ async fn decide<S: Storage>(
 
     // 5. Scope: the device must be allowed on the record's task before and after the change, and may link only to
     // records it sees. A refusal names nothing of what the device may not see.
-    let mut tasks = vec![task_of(&after)];
-    if let Some(before) = &before {
-        tasks.push(task_of(&before.record));
-    }
-    for task in tasks {
-        let teams = match task {
-            TaskRef::None => None,
-            TaskRef::Itself(teams) => Some(teams),
-            TaskRef::Other(task_id) => match storage.record(task_id).await? {
-                Some(row) => Some(row.task_teams),
-                None => {
-                    let message = format!("task {task_id} is not on the server yet: push it first");
-                    return Ok(Verdict::Decided(deferred(id, message, hashes)));
-                }
-            },
-        };
-        if !may_write(device, teams.as_ref()) {
-            let why = "in a task this device does not work on".to_string();
-            return Ok(Verdict::Refuse(out_of_scope(
-                &after,
-                device,
-                why,
-                "writes only records",
-                hashes,
-            )));
-        }
-    }
-    for (field, linked) in after.links() {
-        if let Some(row) = storage.record(linked).await?
-            && !visible(storage, device, &row).await?
-        {
-            let why = format!("`{field}` names a record this device may not see");
-            return Ok(Verdict::Refuse(out_of_scope(
-                &after,
-                device,
-                why,
-                "links only to records",
-                hashes,
-            )));
-        }
+    if let Some(verdict) = scope::check(
+        storage,
+        device,
+        before.as_ref().map(|b| &b.record),
+        after,
+        hashes.clone(),
+    )
+    .await?
+    {
+        return Ok(verdict);
     }
 
     // 6. Authority and validation of the record the changes make, against the records the server holds.
-    let related = related(storage, &after).await?;
+    let related = related(storage, after).await?;
     let entered_at = document::entered_at(after_doc).unwrap_or(now);
     let ctx = domain::Context {
         programme,
@@ -286,15 +258,15 @@ async fn decide<S: Storage>(
             None => false,
         };
     let standing = Standing { in_teams: true, own };
-    let issues = domain::validation::validate(&after, &ctx);
+    let issues = domain::validation::validate(after, &ctx);
     let before_record = before.as_ref().map(|b| &b.record);
     let mut denial = authority::check(
         Some(device.role),
-        &edit_actions(before.as_ref(), &after, &conflicts),
+        &authority::edit_actions(before.as_ref(), &shown),
         standing,
     )
     .err();
-    let mut errors = check_edit(before_record, &after, &issues, &related);
+    let mut errors = check_edit(before_record, after, &issues, &related);
     // Several changes at once pass the rules as a whole exactly when each of them does, unless a later one moves
     // the review status (a step may break a rule that the jump hides: approved, then edited) or merges concurrent
     // changes (a step may decide a conflict that the jump does not show). Then each step is checked in turn.
@@ -337,9 +309,9 @@ async fn decide<S: Storage>(
     }
 
     // 7. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
-    let mut row = row_of(&after, issues.clone(), conflicts, after_doc);
+    let mut row = row_of(after, issues.clone(), shown.conflicts.clone(), after_doc);
     row.review_by = review_by(storage, device, id, after_doc, &fresh).await?;
-    let grants = grants(storage, before_record, &after).await?;
+    let grants = grants(storage, before_record, after).await?;
     let changes = fresh
         .iter()
         .map(|c| NewChange {
@@ -362,7 +334,7 @@ async fn decide<S: Storage>(
         received_at: now,
         grants,
         snapshot,
-        feature: Some(layers::feature(&after)),
+        feature: Some(layers::feature(after)),
     };
     storage.accept(ingest, loaded).await?;
     Ok(Verdict::Decided(Outcome {
@@ -372,88 +344,9 @@ async fn decide<S: Storage>(
     }))
 }
 
-/// What checking a push step by step found: the workflow errors of every step, and the first step the device's
-/// role may not take.
-struct Steps {
-    errors: Vec<Issue>,
-    denial: Option<authority::Denial>,
-}
-
-/// The authority table and the workflow rules (`check_edit`: review transitions, approved records, accepted
-/// warnings) for each change of a push in turn. A device checks them one edit at a time, so a push of several
-/// changes of one record (created, submitted and approved during a day offline) holds steps that the jump from the
-/// server's state to the last one would break (a new record cannot be approved at once), and the jump may hide a
-/// step that breaks one (an approved record edited in place, a conflict decided by a merge). Only run for pushes
-/// of several changes where either can happen.
-fn check_each_step(
-    after: &Automerge,
-    before_heads: &[automerge::ChangeHash],
-    before: Option<&domain::Materialized>,
-    fresh: &[Change],
-    ctx: &domain::Context<'_>,
-    role: domain::Role,
-    standing: Standing,
-) -> Result<Steps, StorageError> {
-    let damaged = |e: &dyn std::fmt::Display| StorageError::Damaged(format!("replaying a push: {e}"));
-    let mut replay = after.fork_at(before_heads).map_err(|e| damaged(&e))?;
-    let mut previous = before.cloned();
-    let mut steps = Steps {
-        errors: Vec::new(),
-        denial: None,
-    };
-    for change in fresh {
-        replay.apply_changes([change.clone()]).map_err(|e| damaged(&e))?;
-        // A change waiting for one later in the push is no step of its own.
-        if !replay.get_missing_deps(&[]).is_empty() {
-            continue;
-        }
-        // A state between the changes that is no record (a client that split one edit oddly) is no step to check:
-        // the last state, which the rules have already read, is.
-        let Ok(step) = document::materialize(&replay) else {
-            continue;
-        };
-        if steps.denial.is_none() {
-            let actions = edit_actions(previous.as_ref(), &step.record, &step.conflicts);
-            steps.denial = authority::check(Some(role), &actions, standing).err();
-        }
-        let warnings = domain::validation::validate(&step.record, ctx);
-        for issue in check_edit(
-            previous.as_ref().map(|p| &p.record),
-            &step.record,
-            &warnings,
-            ctx.related,
-        ) {
-            if !steps.errors.contains(&issue) {
-                steps.errors.push(issue);
-            }
-        }
-        previous = Some(step);
-    }
-    Ok(steps)
-}
-
-/// The actions of the authority table an edit takes: from `before` (None: a new record) to the record `after`
-/// shows with its open `conflicts`. A safety-relevant conflict open before and gone after was decided.
-pub fn edit_actions(
-    before: Option<&domain::Materialized>,
-    after: &Record,
-    conflicts: &[FieldConflict],
-) -> Vec<domain::Action> {
-    let resolved: Vec<String> = before
-        .map(|b| {
-            b.conflicts
-                .iter()
-                .filter(|c| domain::conflict::is_safety_relevant(after.record_type(), &c.field))
-                .filter(|c| !conflicts.iter().any(|open| open.field == c.field))
-                .map(|c| c.field.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    authority::actions(before.map(|b| &b.record), after, &resolved)
-}
-
-/// The enrolled device that pushed the change setting the record's review status: this one, if the change is in the
-/// push; else whoever the log says pushed it.
+/// The enrolled device that pushed the change setting the record's review status. Only a change that writes
+/// `review` can change which value wins, so it is this device when the winning change is in the push, and otherwise
+/// what the record's row already says.
 async fn review_by<S: Storage>(
     storage: &Staging<'_, S>,
     device: &Device,
@@ -467,52 +360,7 @@ async fn review_by<S: Storage>(
     if fresh.iter().any(|c| c.hash() == hash) {
         return Ok(Some(device.id));
     }
-    Ok(storage
-        .change_pushers(id)
-        .await?
-        .into_iter()
-        .find(|(h, _)| *h == hash.0)
-        .map(|(_, pusher)| pusher))
-}
-
-/// A refusal for scope. The record is named as the device's own changes make it (a device that can write a change
-/// of a record holds its history), never the task, teams or records it may not see; and it reads the same whether
-/// the record is new here or another team's, so the answer does not tell which.
-fn out_of_scope(after: &Record, device: &Device, why: String, may: &str, hashes: Vec<String>) -> Refusal {
-    let message = format!(
-        "{} {}: {why}; device {} ({}, teams {}) {may} of its teams' tasks",
-        after.record_type(),
-        after.meta.label,
-        device.name,
-        device.role,
-        teams_text(device)
-    );
-    Refusal {
-        code: RejectionCode::OutOfScope,
-        message,
-        issues: vec![],
-        hashes,
-    }
-}
-
-fn teams_text(device: &Device) -> String {
-    if device.teams.is_empty() {
-        return "none".into();
-    }
-    device.teams.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-/// Whether `device` sees a stored record: a task by its own teams, anything else by its task's.
-async fn visible<S: Storage>(storage: &Staging<'_, S>, device: &Device, row: &RecordRow) -> Result<bool, StorageError> {
-    if device.role.sees_everything() {
-        return Ok(true);
-    }
-    let teams = match (row.record_type, row.task_id) {
-        (RecordType::Task, _) => Some(row.task_teams.clone()),
-        (_, Some(task)) => storage.record(task).await?.map(|t| t.task_teams),
-        (_, None) => None,
-    };
-    Ok(crate::scope::sees(device, teams.as_ref()))
+    Ok(storage.record(id).await?.and_then(|row| row.review_by))
 }
 
 struct Refusal {
@@ -577,21 +425,6 @@ fn deferred(record_id: Uuid, message: String, changes: Vec<String>) -> Outcome {
 
 fn materialize(doc: &Automerge, id: Uuid) -> Result<domain::Materialized, StorageError> {
     document::materialize(doc).map_err(|e| StorageError::Damaged(format!("record {id}: {e}")))
-}
-
-enum TaskRef {
-    /// A task record: its own teams.
-    Itself(BTreeSet<String>),
-    Other(Uuid),
-    None,
-}
-
-fn task_of(record: &Record) -> TaskRef {
-    match (&record.body, record.task_id()) {
-        (RecordBody::Task(task), _) => TaskRef::Itself(task.teams.clone()),
-        (_, Some(task)) => TaskRef::Other(task),
-        (_, None) => TaskRef::None,
-    }
 }
 
 /// The record's row: the record as shown (`record`, with its open `conflicts`, both from
