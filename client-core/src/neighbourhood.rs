@@ -1,15 +1,65 @@
-//! Gathering the records around one record, for the validation rules that look beyond it.
+//! The records around one record, for the validation rules that look beyond it: the device store answers
+//! domain::validation::neighbourhood's questions, and re-validates a record's neighbours after a write.
 
 use crate::error::StoreError;
 use crate::store::Store;
-use domain::{Record, RecordBody, RecordType, Related};
+use domain::validation::neighbourhood::{Near, RecordSource, Siblings, neighbourhood};
+use domain::{Record, RecordType, Related};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-/// How far around a record's bounding box to look for siblings, in metres: duplicates lie within 1 m and overlaps
-/// need shared ground, so anything farther cannot matter. The R*Tree also rounds boxes outwards.
-const SIBLING_MARGIN_M: f64 = 2.0;
-const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
+/// The device store as a source of neighbourhoods: rows as stored, siblings through the `records_area` R*Tree.
+struct StoreSource<'a>(&'a Store);
+
+impl RecordSource for StoreSource<'_> {
+    type Error = StoreError;
+
+    fn record(&mut self, id: Uuid) -> Result<Option<Record>, StoreError> {
+        self.0.stored_record(id)
+    }
+
+    fn near(&mut self, near: &Near) -> Result<Vec<Record>, StoreError> {
+        let [west, south, east, north] = near.bbox;
+        let mut stmt = self.0.conn.prepare_cached(
+            // CROSS JOIN keeps this join order: start from the R*Tree, never scan the task's records.
+            "SELECT r.record_id, r.body FROM records_area a CROSS JOIN records r ON r.rowid = a.id
+             WHERE a.max_lon >= ?4 AND a.min_lon <= ?5 AND a.max_lat >= ?6 AND a.min_lat <= ?7
+             AND r.task_id = ?1 AND r.record_type = ?2 AND r.record_id <> ?3 AND r.voided = 0",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                near.task.to_string(),
+                near.record_type.as_str(),
+                near.except.to_string(),
+                west,
+                east,
+                south,
+                north
+            ],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        rows.map(|row| {
+            let (id, body) = row?;
+            parse_body(parse_id(&id)?, &body)
+        })
+        .collect()
+    }
+
+    fn evidence(&mut self, hazard_area: Uuid) -> Result<Vec<Record>, StoreError> {
+        let mut stmt = self.0.conn.prepare_cached(
+            "SELECT r.record_id, r.body FROM links l JOIN records r ON r.task_id = l.from_id
+             WHERE l.to_id = ?1 AND l.field = 'hazard_areas' AND r.record_type IN ('find', 'completion_report', 'qa_inspection')",
+        )?;
+        let rows = stmt.query_map([hazard_area.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (id, body) = row?;
+            parse_body(parse_id(&id)?, &body)
+        })
+        .collect()
+    }
+}
 
 impl Store {
     /// The record as stored (materialized), if this store holds it.
@@ -22,66 +72,9 @@ impl Store {
         body.map(|b| parse_body(id, &b)).transpose()
     }
 
+    /// The records validation reads besides `record` (domain::validation::neighbourhood), from this store.
     pub(crate) fn related(&self, record: &Record) -> Result<Related, StoreError> {
-        let mut related = Related::default();
-        let mut wanted: Vec<Uuid> = record.links().into_iter().map(|(_, id)| id).collect();
-        while let Some(id) = wanted.pop() {
-            if related.linked.contains_key(&id) {
-                continue;
-            }
-            if let Some(linked) = self.stored_record(id)? {
-                // A linked task brings its hazard areas: a worked area is checked against them.
-                if let RecordBody::Task(task) = &linked.body {
-                    wanted.extend(task.hazard_areas.iter().copied());
-                }
-                related.linked.insert(id, linked);
-            }
-        }
-        let record_type = record.record_type();
-        if let (Some(task), RecordType::WorkedArea | RecordType::Find) = (record.task_id(), record_type)
-            && let Some([min_lon, min_lat, max_lon, max_lat]) =
-                domain::geometry::bounding_box(record.positions().iter())
-        {
-            // A degree of longitude shrinks towards the poles; clamp so the margin stays finite near them.
-            let m_lat = SIBLING_MARGIN_M / METRES_PER_DEGREE_LAT;
-            let m_lon = m_lat / max_lat.abs().max(min_lat.abs()).min(89.0).to_radians().cos();
-            let mut stmt = self.conn.prepare_cached(
-                // CROSS JOIN keeps this join order: start from the R*Tree, never scan the task's records.
-                "SELECT r.record_id, r.body FROM records_area a CROSS JOIN records r ON r.rowid = a.id
-                 WHERE a.max_lon >= ?4 AND a.min_lon <= ?5 AND a.max_lat >= ?6 AND a.min_lat <= ?7
-                 AND r.task_id = ?1 AND r.record_type = ?2 AND r.record_id <> ?3 AND r.voided = 0",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    task.to_string(),
-                    record_type.as_str(),
-                    record.id().to_string(),
-                    min_lon - m_lon,
-                    max_lon + m_lon,
-                    min_lat - m_lat,
-                    max_lat + m_lat
-                ],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )?;
-            for row in rows {
-                let (id, body) = row?;
-                related.siblings.push(parse_body(parse_id(&id)?, &body)?);
-            }
-        }
-        if record_type == RecordType::HazardArea {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT r.record_id, r.body FROM links l JOIN records r ON r.task_id = l.from_id
-                 WHERE l.to_id = ?1 AND l.field = 'hazard_areas' AND r.record_type IN ('find', 'completion_report', 'qa_inspection')",
-            )?;
-            let rows = stmt.query_map([record.id().to_string()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for row in rows {
-                let (id, body) = row?;
-                related.dependents.push(parse_body(parse_id(&id)?, &body)?);
-            }
-        }
-        Ok(related)
+        neighbourhood(&mut StoreSource(self), record, Siblings::Gather)
     }
 }
 

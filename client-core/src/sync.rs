@@ -21,7 +21,11 @@ pub enum SyncError {
     #[error("cannot reach the server at {url}: {reason}. Your changes stay on this device; sync again when connected")]
     Network { url: String, reason: String },
     #[error("the server refused the sync ({status} {code}): {message}")]
-    Server { status: u16, code: String, message: String },
+    Server {
+        status: u16,
+        code: protocol::ErrorCode,
+        message: String,
+    },
     #[error("the server's answer is not a fieldsync message: {0}")]
     Protocol(String),
     #[error(transparent)]
@@ -117,9 +121,9 @@ impl Store {
     }
 
     /// Syncs until the server has nothing more: push the outbox, pull pages, apply each page with its cursor.
-    pub fn sync_with(
+    pub fn sync_with<E: Into<SyncError>>(
         &mut self,
-        mut send: impl FnMut(&SyncRequest) -> Result<SyncResponse, SyncError>,
+        mut send: impl FnMut(&SyncRequest) -> Result<SyncResponse, E>,
         mut progress: impl FnMut(SyncProgress),
     ) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport::default();
@@ -128,8 +132,8 @@ impl Store {
         loop {
             let (request, entries) = self.next_request()?;
             let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
-            let response = match send(&request) {
-                Err(SyncError::Server { code, .. }) if code == "cursor_unknown" && !reset_once => {
+            let response = match send(&request).map_err(Into::into) {
+                Err(SyncError::Server { code, .. }) if code == protocol::ErrorCode::CursorUnknown && !reset_once => {
                     // The server does not know our cursor (a new or restored server): without a cursor, the next
                     // request reconciles (recovery.rs), so whatever that server lost is sent again.
                     reset_once = true;

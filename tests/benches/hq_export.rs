@@ -21,12 +21,13 @@ use domain::document::{self, Authorship};
 use domain::geometry::AreaShape;
 use domain::records::RecordBody;
 use domain::{Record, RecordType};
-use server::storage::{Batch, Ingest, NewChange, SqliteStorage, Storage};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use store_sqlite::SqliteStorage;
+use sync_core::store::{Batch, Ingest, NewChange, SyncStore};
 use tests::ServerProcess;
 use uuid::Uuid;
 
@@ -36,7 +37,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let data = bench_data(records);
-    let token = std::fs::read_to_string(data.join(server::demo::HQ_TOKEN_FILE))
+    let token = std::fs::read_to_string(data.join(demo::HQ_TOKEN_FILE))
         .unwrap()
         .trim()
         .to_string();
@@ -330,7 +331,7 @@ async fn fill(data: &Path, records: usize) {
             let (doc, change) = document::create(&record, actor.clone(), &author, 1_780_000_000).unwrap();
             let hash = change.hash().0;
             batch.ingests.push(Ingest {
-                record: server::ingress::row_of(&record, vec![], vec![], &doc),
+                record: sync_core::ingress::row_of(&record, vec![], vec![], &doc),
                 changes: vec![NewChange {
                     hash,
                     bytes: change.raw_bytes().to_vec(),

@@ -6,9 +6,10 @@
 //! measures that). Column values follow the demo's: 40 teams, 200 tasks, 300 days.
 #![allow(clippy::unwrap_used)]
 
-use server::statistics::Filter;
-use server::storage::{SqliteStorage, Storage};
+use hq::HqReadModel;
+use hq::statistics::Filter;
 use std::time::Instant;
+use store_sqlite::SqliteStorage;
 
 const WORKED_AREAS: i64 = 500_000;
 const FINDS: i64 = 500_000;

@@ -28,7 +28,7 @@ fn main() {
         let report = device.sync_with(|r| transport.send(r), |_| {}).unwrap();
         let elapsed = started.elapsed();
         assert_eq!(report.accepted, n);
-        let (up, down) = (transport.bytes_sent.get(), transport.bytes_received.get());
+        let (up, down) = (transport.bytes_sent(), transport.bytes_received());
         println!(
             "first sync of {n} records: {:.2} s, {} request(s), {up} B up, {down} B down; floor {floor} B; (up + down) / floor = {:.3}",
             elapsed.as_secs_f64(),
@@ -43,7 +43,7 @@ fn main() {
             let started = Instant::now();
             let report = device.sync_with(|r| idle.send(r), |_| {}).unwrap();
             times.push(started.elapsed());
-            bytes.push(idle.bytes_sent.get() + idle.bytes_received.get());
+            bytes.push(idle.bytes_sent() + idle.bytes_received());
             assert_eq!((report.requests, report.pulled), (1, 0));
         }
         times.sort();

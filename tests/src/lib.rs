@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod hq_api;
+pub mod network;
 mod server_process;
 mod test_server;
 pub use hq_api::{hq_download, hq_get};

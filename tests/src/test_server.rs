@@ -2,12 +2,12 @@
 //! thread and runtime (the device side is blocking) and stops deterministically through its shutdown future.
 
 use chrono::NaiveDate;
-use server::app::{App, run};
-use server::demo;
-use server::storage::{Device, NewDevice, Role, SqliteStorage, Storage};
+use server::http::{App, run};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+use store_sqlite::SqliteStorage;
+use sync_core::store::{Device, NewDevice, Role, SyncStore};
 use tokio::sync::oneshot;
 
 /// The day the demo programmes of the tests are made: their data ends a few days before it.
@@ -63,7 +63,7 @@ impl TestServer {
 
     /// Enrols a device and returns its token, as `fieldsync-server device add` does.
     pub fn enrol(&self, name: &str, teams: &[&str], role: Role) -> (uuid::Uuid, String) {
-        let token = server::auth::new_token();
+        let token = sync_core::auth::new_token();
         let device = Device {
             id: uuid::Uuid::now_v7(),
             name: name.to_string(),
@@ -72,7 +72,7 @@ impl TestServer {
             created_at: chrono::Utc::now(),
             revoked_at: None,
         };
-        let (id, token_hash) = (device.id, server::auth::token_hash(&token));
+        let (id, token_hash) = (device.id, sync_core::auth::token_hash(&token));
         self.storage(|s| async move { s.add_device(NewDevice { device, token_hash }).await.unwrap() });
         (id, token)
     }
@@ -130,4 +130,4 @@ pub fn enrolled(store: &mut client_core::Store, server: &TestServer, token: &str
     store.enroll(&server.url(), token).unwrap();
 }
 
-pub use server::storage::Role as DeviceRole;
+pub use sync_core::store::Role as DeviceRole;

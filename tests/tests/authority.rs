@@ -384,7 +384,7 @@ fn every_role_may_take_exactly_the_actions_of_the_authority_table_on_the_device_
     );
     let quarantined = programme
         .server
-        .storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+        .storage(|s| async move { sync_core::store::SyncStore::quarantined(&s).await.unwrap() });
     assert!(
         quarantined.iter().all(|q| q.item.code == "not_permitted"),
         "every refusal is quarantined as not_permitted"
@@ -436,7 +436,7 @@ fn a_deminer_cannot_approve_its_own_work_into_hqs_figures_nor_change_its_task() 
     let row = |id: Uuid| {
         programme
             .server
-            .storage(|s| async move { server::storage::Storage::record(&s, id).await.unwrap().unwrap() })
+            .storage(|s| async move { sync_core::store::SyncStore::record(&s, id).await.unwrap().unwrap() })
     };
     assert_eq!(row(plot).body["review"], "submitted");
     assert_eq!(row(programme.task).body["required_depth_cm"], 20);

@@ -3,13 +3,14 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::NaiveDate;
+use demo::{Author, Dataset, Scale, Scenario};
 use domain::records::RecordBody;
 use domain::vocabulary::{FindCategory, Outcome};
 use domain::{Record, RecordType};
 use protocol::SyncRequest;
-use server::demo::{self, Author, Dataset, Scale, Scenario, SyncClient};
-use server::storage::Storage;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use sync_core::store::SyncStore;
+use sync_http::HttpTransport;
 use tests::TestServer;
 use uuid::Uuid;
 
@@ -54,7 +55,7 @@ fn totals<'a>(records: impl IntoIterator<Item = &'a Record> + Clone) -> BTreeMap
 
 /// Pulls everything a device's token sees, as a device would, page by page; returns the record ids.
 fn pull_all(url: &str, token: &str) -> BTreeSet<Uuid> {
-    let mut client = SyncClient::new(url, token);
+    let client = HttpTransport::new(url, token);
     let (mut cursor, mut server_id, mut check) = (0, None, None);
     let mut ids = BTreeSet::new();
     loop {

@@ -3,9 +3,9 @@
 //! records the test selects from the generated records itself.
 #![allow(clippy::unwrap_used)]
 
+use demo::Author;
 use domain::records::RecordBody;
 use domain::{Record, RecordType};
-use server::demo::Author;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

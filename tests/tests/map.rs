@@ -3,10 +3,10 @@
 //! on a grid when they are many, and a record voided on an HQ tablet leaves the map.
 #![allow(clippy::unwrap_used)]
 
+use demo::Author;
 use domain::{Record, RecordType};
 use geo::BoundingRect;
 use serde_json::Value;
-use server::demo::Author;
 use std::collections::BTreeSet;
 use tests::TestServer;
 use uuid::Uuid;

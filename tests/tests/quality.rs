@@ -172,11 +172,11 @@ fn approvals_a_device_could_not_give_are_listed_not_undone() {
         };
         let (doc, change) =
             domain::document::create(&record, automerge::ActorId::random(), &claim, noon().timestamp()).unwrap();
-        let mut row = server::ingress::row_of(&record, vec![], vec![], &doc);
+        let mut row = sync_core::ingress::row_of(&record, vec![], vec![], &doc);
         row.review_by = Some(device);
-        let ingest = server::storage::Ingest {
+        let ingest = sync_core::store::Ingest {
             record: row,
-            changes: vec![server::storage::NewChange {
+            changes: vec![sync_core::store::NewChange {
                 hash: change.hash().0,
                 bytes: change.raw_bytes().to_vec(),
                 actor: change.actor_id().to_bytes().to_vec(),
@@ -187,7 +187,7 @@ fn approvals_a_device_could_not_give_are_listed_not_undone() {
             snapshot: None,
             feature: Some(layers::feature(&record)),
         };
-        server.storage(|s| async move { server::storage::Storage::ingest(&s, ingest).await.unwrap() });
+        server.storage(|s| async move { sync_core::store::SyncStore::ingest(&s, ingest).await.unwrap() });
     }
 
     let (status, body) = get(&format!("{}/v1/hq/quality", server.url()), &hq_token);

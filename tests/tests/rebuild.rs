@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use rusqlite::types::Value;
-use server::storage::SqliteStorage;
 use std::collections::BTreeMap;
 use std::path::Path;
+use store_sqlite::SqliteStorage;
 use tests::TestServer;
 
 /// The tables derived from the log (snapshots aside: a rebuild writes a fresh one for every record, checked below
@@ -97,9 +97,11 @@ fn every_derived_table_is_rebuilt_from_the_log_alone() {
     let storage = SqliteStorage::open(&data).unwrap();
     let mut passes = Vec::new();
     let summary = runtime
-        .block_on(server::rebuild::rebuild(&storage, &domain::Programme::default(), |p| {
-            passes.push((p.pass, p.done, p.total))
-        }))
+        .block_on(sync_core::rebuild::rebuild(
+            &storage,
+            &domain::Programme::default(),
+            |p| passes.push((p.pass, p.done, p.total)),
+        ))
         .unwrap();
     drop(storage);
     assert_eq!(summary.records as usize, rows(&before, "records"));

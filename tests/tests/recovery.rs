@@ -84,7 +84,7 @@ fn a_server_restored_from_backup_gets_back_what_it_lost() {
         create(&mut hq, find_at(task, wa, &format!("F-01{i:02}"), 10 + i));
     }
     sync(&mut hq);
-    let lost = server.storage(|s| async move { server::storage::Storage::record(&s, find_id).await.unwrap() });
+    let lost = server.storage(|s| async move { sync_core::store::SyncStore::record(&s, find_id).await.unwrap() });
     assert_eq!(lost.unwrap().body["depth_cm"], 10, "the restored server lost the edit");
 
     // The tablets sync as usual: they find their cursors unknown, compare, and send what the server lost.
@@ -107,7 +107,7 @@ fn a_server_restored_from_backup_gets_back_what_it_lost() {
         assert!(d.sync_status().unwrap().unacknowledged.is_empty());
         assert!(d.sync_status().unwrap().rejected.is_empty());
     }
-    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    let quarantined = server.storage(|s| async move { sync_core::store::SyncStore::quarantined(&s).await.unwrap() });
     assert!(quarantined.is_empty(), "{quarantined:?}");
 }
 
@@ -143,7 +143,7 @@ fn a_device_that_lacks_a_much_edited_record_receives_it_as_a_snapshot() {
         a.patch(find_id, &json!({ "depth_cm": depth })).unwrap();
         sync(&mut a);
     }
-    let changes = server.storage(|s| async move { server::storage::Storage::document(&s, find_id).await.unwrap() });
+    let changes = server.storage(|s| async move { sync_core::store::SyncStore::document(&s, find_id).await.unwrap() });
     assert!(
         changes.snapshot.is_some(),
         "the server snapshots a record edited 30 times"
@@ -164,7 +164,7 @@ fn a_device_that_lacks_a_much_edited_record_receives_it_as_a_snapshot() {
                     .iter()
                     .filter_map(|d| d.snapshot.as_ref().map(|s| (d.record_id, s.len()))),
             );
-            Ok(response)
+            Ok::<_, client_core::TransportError>(response)
         },
         |_| {},
     )
@@ -172,7 +172,11 @@ fn a_device_that_lacks_a_much_edited_record_receives_it_as_a_snapshot() {
     assert_eq!(snapshots.len(), 1, "one snapshot: the much-edited find");
     assert_eq!(snapshots[0].0, find_id);
     assert_eq!(visible_state(&b), visible_state(&a));
-    let all = server.storage(|s| async move { server::storage::Storage::document_changes(&s, find_id).await.unwrap() });
+    let all = server.storage(|s| async move {
+        sync_core::store::SyncStore::document_changes(&s, find_id)
+            .await
+            .unwrap()
+    });
     let raw: usize = all.iter().map(Vec::len).sum();
     assert!(
         snapshots[0].1 < raw,

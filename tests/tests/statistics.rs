@@ -4,16 +4,16 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::NaiveDate;
+use demo::{Author, Scale, Scenario};
 use domain::Record;
 use domain::records::RecordBody;
 use domain::vocabulary::{FindCategory, Outcome};
 use serde_json::Value;
-use server::demo::{self, Author, Scale, Scenario};
 use std::collections::{BTreeMap, HashMap};
 use tests::TestServer;
 use uuid::Uuid;
 
-/// What the test expects, computed from the records with the definitions of server::statistics.
+/// What the test expects, computed from the records with the definitions of hq::statistics.
 #[derive(Debug, Default)]
 struct Expected {
     cleared_m2: f64,

@@ -23,52 +23,6 @@ fn sync(store: &mut Store) -> client_core::SyncReport {
 }
 
 #[test]
-fn three_devices_syncing_in_different_orders_converge_with_conflicts_visible() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(&dir.path().join("server"));
-    let mut a = device(dir.path(), &server, "tablet-a", &[TEAM], DeviceRole::Supervisor);
-    let mut b = device(dir.path(), &server, "tablet-b", &[TEAM], DeviceRole::Supervisor);
-    let mut c = device(dir.path(), &server, "laptop-c", &[TEAM], DeviceRole::Supervisor);
-
-    let (task, wa, find_id) = day_of_work(&mut a);
-    sync(&mut a);
-    sync(&mut b);
-    sync(&mut c);
-    assert_eq!(b.count().unwrap(), 3);
-
-    // Offline: everyone records and edits, two of them the same field.
-    let mut created = Vec::new();
-    for (i, d) in [&mut a, &mut b, &mut c].into_iter().enumerate() {
-        let mut f = tests::find(Uuid::now_v7(), task, Some(wa), &format!("F-20{i}"));
-        f["location"]["lat"] = json!(40.5003 + i as f64 * 0.00005);
-        created.push(create(d, f));
-    }
-    a.patch(find_id, &json!({"category": "uxo", "model": "VOG-17"}))
-        .unwrap();
-    b.patch(find_id, &json!({"category": "at_mine", "model": "TM-62M"}))
-        .unwrap();
-    c.patch(find_id, &json!({"notes": {"qa": {"text": "checked on site"}}}))
-        .unwrap();
-
-    for order in [[2, 0, 1], [1, 2, 0], [0, 1, 2], [2, 1, 0]] {
-        for i in order {
-            sync([&mut a, &mut b, &mut c][i]);
-        }
-    }
-    let state = visible_state(&a);
-    assert_eq!(visible_state(&b), state);
-    assert_eq!(visible_state(&c), state);
-    assert_eq!(a.count().unwrap(), 6, "no record lost");
-    for d in [&a, &b, &c] {
-        let stored = d.get(find_id).unwrap();
-        let fields: Vec<&str> = stored.conflicts.iter().map(|c| c.field.as_str()).collect();
-        assert!(fields.contains(&"category") && fields.contains(&"model"), "{fields:?}");
-        assert_eq!(stored.record.to_json()["notes"]["qa"]["text"], "checked on site");
-        assert!(d.sync_status().unwrap().unacknowledged.is_empty());
-    }
-}
-
-#[test]
 fn a_sync_cut_off_after_the_server_committed_is_retried_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("server"));
@@ -97,8 +51,11 @@ fn a_sync_cut_off_after_the_server_committed_is_retried_without_duplicates() {
     assert_eq!(report.accepted, 3, "the retry is acknowledged");
     assert_eq!(report.pulled, 0, "a device is not sent back what it just pushed");
     assert!(a.outbox().unwrap().is_empty());
-    let logged =
-        server.storage(|s| async move { server::storage::Storage::document_changes(&s, find_id).await.unwrap() });
+    let logged = server.storage(|s| async move {
+        sync_core::store::SyncStore::document_changes(&s, find_id)
+            .await
+            .unwrap()
+    });
     assert_eq!(logged.len(), 1, "the find's change is in the log once");
     let mut b = store(&dir.path().join("tablet-b.db"), "tablet-b", "tablet-b user");
     let (_, token) = server.enrol("tablet-b", &[TEAM], DeviceRole::Supervisor);
@@ -201,7 +158,7 @@ fn a_push_outside_the_device_scope_is_refused_naming_the_record_and_quarantined(
     let status = other.sync_status().unwrap();
     assert_eq!(status.rejected.len(), 1);
     assert_eq!(status.rejected[0].label.as_deref(), Some("F-X1"));
-    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    let quarantined = server.storage(|s| async move { sync_core::store::SyncStore::quarantined(&s).await.unwrap() });
     assert_eq!(quarantined.len(), 1);
     assert_eq!(
         (quarantined[0].item.record_id, quarantined[0].item.code.as_str()),
@@ -249,7 +206,7 @@ fn an_invalid_record_is_quarantined_and_reported_to_its_device() {
             .iter()
             .any(|i| i.rule == domain::Rule::TaskCompleted)
     );
-    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    let quarantined = server.storage(|s| async move { sync_core::store::SyncStore::quarantined(&s).await.unwrap() });
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].item.code, "invalid");
     sync(&mut laptop);
@@ -289,7 +246,7 @@ fn an_idle_sync_of_ten_thousand_records_is_one_small_request_and_response() {
     let (url, token) = a.enrollment().unwrap().unwrap();
     let transport = HttpTransport::new(&url, &token);
     let report = a.sync_with(|request| transport.send(request), |_| {}).unwrap();
-    let bytes = transport.bytes_sent.get() + transport.bytes_received.get();
+    let bytes = transport.bytes_sent() + transport.bytes_received();
     assert_eq!(report.requests, 1);
     assert!(bytes < 1024, "idle sync moved {bytes} bytes");
     assert_eq!((report.accepted, report.pulled), (0, 0));
@@ -318,7 +275,7 @@ fn a_record_larger_than_the_limit_is_refused_as_too_large() {
         "{}",
         report.rejected[0].message
     );
-    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    let quarantined = server.storage(|s| async move { sync_core::store::SyncStore::quarantined(&s).await.unwrap() });
     assert_eq!(quarantined[0].item.code, "too_large");
 }
 
@@ -349,7 +306,7 @@ fn a_push_without_record_id_must_carry_the_first_change() {
         "{}",
         response.rejected[0].message
     );
-    let quarantined = server.storage(|s| async move { server::storage::Storage::quarantined(&s).await.unwrap() });
+    let quarantined = server.storage(|s| async move { sync_core::store::SyncStore::quarantined(&s).await.unwrap() });
     assert_eq!(quarantined.len(), 1, "kept for review, not dropped");
 }
 
@@ -383,7 +340,7 @@ fn a_record_named_twice_in_one_request_is_decided_once_with_all_its_changes() {
     let response = HttpTransport::new(&url, &token).send(&request).unwrap();
     assert!(response.rejected.is_empty(), "{:?}", response.rejected);
     assert_eq!(response.accepted, outbox.len() as u64);
-    let row = server.storage(|s| async move { server::storage::Storage::record(&s, find_id).await.unwrap() });
+    let row = server.storage(|s| async move { sync_core::store::SyncStore::record(&s, find_id).await.unwrap() });
     let row = row.unwrap();
     assert_eq!(row.body["quantity"], 2);
     assert_eq!(row.task_id, Some(task));
@@ -405,7 +362,7 @@ fn the_changes_of_one_record_in_a_push_are_checked_step_by_step() {
     }
     let report = sync(&mut laptop);
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
-    let row = server.storage(|s| async move { server::storage::Storage::record(&s, box_b3).await.unwrap() });
+    let row = server.storage(|s| async move { sync_core::store::SyncStore::record(&s, box_b3).await.unwrap() });
     assert_eq!(row.unwrap().body["review"], "supervisor_approved");
 
     // Changes made by hand, as a client that skips the device's checks would.

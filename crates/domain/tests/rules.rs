@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
+use domain::validation::neighbourhood::{Near, RecordSource, Siblings, neighbourhood};
 use domain::validation::{check_edit, validate, warning_key};
 use domain::{Context, Issue, Programme, Record, RecordBody, RecordType, Related, Rule, Severity};
 use geo::{Destination, Geodesic, InterpolatePoint, Point};
@@ -293,56 +294,50 @@ fn parse(value: &Value) -> Record {
         .unwrap_or_else(|e| panic!("scenario record does not parse: {e}\n{value:#}"))
 }
 
-/// The neighbourhood of a record, gathered as a device store gathers it: the records it links to (a linked task
-/// brings its hazard areas), the live records of its type and task (worked areas and finds), and for a hazard
-/// area the finds, QA inspections and completion reports of every task that covers it.
-fn neighbourhood(subject: &Record, all: &[Record]) -> Related {
-    let mut related = Related::default();
-    let mut wanted: Vec<Uuid> = subject.links().into_iter().map(|(_, id)| id).collect();
-    while let Some(id) = wanted.pop() {
-        if related.linked.contains_key(&id) {
-            continue;
-        }
-        if let Some(linked) = all.iter().find(|r| r.id() == id) {
-            if let RecordBody::Task(task) = &linked.body {
-                wanted.extend(task.hazard_areas.iter().copied());
-            }
-            related.linked.insert(id, linked.clone());
-        }
+/// A scenario's records as a source of neighbourhoods (domain::validation::neighbourhood): what a device store
+/// would answer, from a list.
+struct Listed<'a>(&'a [Record]);
+
+impl RecordSource for Listed<'_> {
+    type Error = std::convert::Infallible;
+
+    fn record(&mut self, id: Uuid) -> Result<Option<Record>, Self::Error> {
+        Ok(self.0.iter().find(|r| r.id() == id).cloned())
     }
-    let record_type = subject.record_type();
-    if matches!(record_type, RecordType::WorkedArea | RecordType::Find) {
-        related.siblings = all
+
+    fn near(&mut self, near: &Near) -> Result<Vec<Record>, Self::Error> {
+        Ok(self
+            .0
             .iter()
-            .filter(|r| r.id() != subject.id() && r.record_type() == record_type && r.task_id() == subject.task_id())
-            .filter(|r| r.meta.void.is_none())
+            .filter(|r| r.meta.void.is_none() && near.admits(r))
             .cloned()
-            .collect();
+            .collect())
     }
-    if record_type == RecordType::HazardArea {
-        let covering: Vec<Uuid> = all
+
+    fn evidence(&mut self, hazard_area: Uuid) -> Result<Vec<Record>, Self::Error> {
+        let covering: Vec<Uuid> = self
+            .0
             .iter()
-            .filter(|r| matches!(&r.body, RecordBody::Task(t) if t.hazard_areas.contains(&subject.id())))
+            .filter(|r| matches!(&r.body, RecordBody::Task(t) if t.hazard_areas.contains(&hazard_area)))
             .map(Record::id)
             .collect();
-        related.dependents = all
+        Ok(self
+            .0
             .iter()
-            .filter(|r| {
-                matches!(
-                    r.record_type(),
-                    RecordType::Find | RecordType::QaInspection | RecordType::CompletionReport
-                )
-            })
             .filter(|r| r.task_id().is_some_and(|t| covering.contains(&t)))
             .cloned()
-            .collect();
+            .collect())
     }
+}
+
+fn neighbourhood_of(record: &Record, all: &[Record]) -> Related {
+    let Ok(related) = neighbourhood(&mut Listed(all), record, Siblings::Gather);
     related
 }
 
 fn validate_among(record: &Record, all: &[Record]) -> Vec<Issue> {
     let programme = Programme::default();
-    let related = neighbourhood(record, all);
+    let related = neighbourhood_of(record, all);
     validate(
         record,
         &Context {
@@ -377,7 +372,7 @@ fn validated_tampered(subject: Subject, edit: fn(&mut Scenario), tamper: fn(&mut
     tamper(&mut record);
     let mut issues = validate_among(&record, &all);
     // As a new record entered on a device: the checks of entering it apply too (a daily report on a closed task).
-    issues.extend(check_edit(None, &record, &issues, &neighbourhood(&record, &all)));
+    issues.extend(check_edit(None, &record, &issues, &neighbourhood_of(&record, &all)));
     Outcome {
         subject: record,
         issues,
@@ -393,7 +388,7 @@ fn edited(subject: Subject, before: fn(&mut Scenario), after: fn(&mut Scenario))
     after(&mut s);
     let new = parse(subject.of(&s));
     let warnings = validate_among(&new, &s.records());
-    let issues = check_edit(Some(&old), &new, &warnings, &neighbourhood(&new, &s.records()));
+    let issues = check_edit(Some(&old), &new, &warnings, &neighbourhood_of(&new, &s.records()));
     Outcome { subject: new, issues }
 }
 
@@ -1589,7 +1584,7 @@ fn base_scenario_validates_clean() {
         let issues: Vec<Issue> = issues
             .iter()
             .cloned()
-            .chain(check_edit(None, record, &issues, &neighbourhood(record, &records)))
+            .chain(check_edit(None, record, &issues, &neighbourhood_of(record, &records)))
             .collect();
         if !issues.is_empty() {
             let listing: String = issues.iter().map(|i| format!("\n  {i}")).collect();

@@ -15,6 +15,7 @@ pub enum LayerError {
     },
     #[error("write failed: {0}")]
     Write(#[from] std::io::Error),
+    #[cfg(feature = "geopackage")]
     #[error("geopackage {path}: {action} failed: {source}")]
     Sqlite {
         path: PathBuf,

@@ -29,6 +29,7 @@ mod csv;
 mod error;
 mod feature;
 mod geojson;
+#[cfg(feature = "geopackage")]
 mod geopackage;
 mod lane;
 mod orientation;
@@ -40,6 +41,7 @@ pub use crate::csv::CsvWriter;
 pub use error::LayerError;
 pub use feature::{Feature, feature};
 pub use geojson::GeoJsonWriter;
+#[cfg(feature = "geopackage")]
 pub use geopackage::{GeoPackageOptions, GeoPackageWriter, LayerSummary};
 pub use schema::{Column, ColumnType, GeometryKind, Layer, layer, layers};
 pub use value::{Value, iso_date, iso_datetime};

@@ -168,11 +168,59 @@ pub enum RejectionCode {
     Deferred,
 }
 
+/// Why a request was not served (docs/protocol.md, "Errors"). Each has one HTTP status, given by the server's
+/// HTTP adapter; the code, not the status, is what a client acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No token, an unknown token, or a revoked device (401).
+    Unauthorized,
+    /// The device's role may not use this endpoint (403).
+    Forbidden,
+    /// The body or a query parameter cannot be read (400).
+    BadRequest,
+    /// The request speaks another protocol version (400).
+    UnsupportedVersion,
+    /// More than a limit allows in one request (413).
+    TooLarge,
+    /// The cursor is not one this server's log can honour: drop it and reconcile (409).
+    CursorUnknown,
+    /// No such record (404).
+    NotFound,
+    /// The server failed; nothing was half-applied, retry later (500).
+    Internal,
+    /// A code this build does not know (a newer server's), or a body that was not a fieldsync error at all.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::CursorUnknown => "cursor_unknown",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The body of every error response (4xx, 5xx), in JSON so that any HTTP client can read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// Stable code: unauthorized, forbidden, bad_request, unsupported_version, too_large, cursor_unknown, internal.
-    pub code: String,
+    pub code: ErrorCode,
     /// What happened and what to do, for a person.
     pub message: String,
 }
@@ -181,6 +229,27 @@ pub struct ErrorBody {
 mod tests {
     use super::*;
     use crate::{decode, encode};
+
+    #[test]
+    fn error_codes_are_written_as_their_names_and_unknown_ones_are_read_as_unknown() {
+        for code in [
+            ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
+            ErrorCode::BadRequest,
+            ErrorCode::UnsupportedVersion,
+            ErrorCode::TooLarge,
+            ErrorCode::CursorUnknown,
+            ErrorCode::NotFound,
+            ErrorCode::Internal,
+        ] {
+            let json = serde_json::to_string(&code).expect("encode");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).expect("decode"), code);
+        }
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"code": "rate_limited", "message": "slow down"}"#).expect("decode");
+        assert_eq!(body.code, ErrorCode::Unknown);
+    }
 
     #[test]
     fn messages_round_trip_through_the_wire_encoding() {

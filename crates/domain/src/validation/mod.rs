@@ -5,6 +5,7 @@
 
 mod fields;
 mod links;
+pub mod neighbourhood;
 mod spatial;
 mod workflow;
 

@@ -1,0 +1,361 @@
+//! [`SyncStore`] on the SQLite file.
+
+use crate::rows::*;
+use chrono::{DateTime, Utc};
+use domain::RecordType;
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use sync_core::store::{
+    Batch, Device, NewDevice, NewQuarantined, Page, Quarantined, RecordHeads, RecordRow, StorageError, StoredDocument,
+    SyncStore, Visibility,
+};
+use uuid::Uuid;
+
+use crate::SqliteStorage;
+use crate::append::{append_ingest, append_quarantined};
+use crate::pull::{HEADS_TEAMS, last_seq, pull};
+
+impl SyncStore for SqliteStorage {
+    fn server_id(&self) -> Uuid {
+        self.server_id
+    }
+
+    async fn add_device(&self, new: NewDevice) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            let device = &new.device;
+            let id = device.id.to_string();
+            let exists: Option<i64> = tx
+                .query_row("SELECT 1 FROM devices WHERE device_id = ?1", [&id], |r| r.get(0))
+                .optional()?;
+            if exists.is_some() {
+                return Err(StorageError::DuplicateDevice(device.id).into());
+            }
+            let taken: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM devices WHERE token_hash = ?1",
+                    [&new.token_hash[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if taken.is_some() {
+                // Tokens are random 256-bit values: this is a bug in the caller, never a coincidence.
+                return Err(StorageError::Database("another device already holds this token".into()).into());
+            }
+            tx.execute(
+                "INSERT INTO devices (device_id, name, teams, role, token_hash, created_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id,
+                    device.name,
+                    json_text(&device.teams)?,
+                    device.role.as_str(),
+                    &new.token_hash[..],
+                    time_text(&device.created_at),
+                    device.revoked_at.as_ref().map(time_text),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn device_for_token(&self, token_hash: [u8; 32]) -> Result<Option<Device>, StorageError> {
+        self.read(move |tx| {
+            let raw = tx
+                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"))?
+                .query_row([&token_hash[..]], RawDevice::from_row)
+                .optional()?;
+            raw.map(RawDevice::decode).transpose()
+        })
+        .await
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY created_at, device_id"
+            ))?;
+            let raws = stmt
+                .query_map([], RawDevice::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(RawDevice::decode).collect()
+        })
+        .await
+    }
+
+    async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StorageError> {
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+                params![id.to_string(), time_text(&at)],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StorageError> {
+        self.read(move |tx| {
+            let raw = tx
+                .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+                .query_row([id.to_string()], RawRecord::from_row)
+                .optional()?;
+            raw.map(|raw| raw.decode(tx)).transpose()
+        })
+        .await
+    }
+
+    async fn records_of_task(&self, task_id: Uuid) -> Result<Vec<RecordRow>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE task_id = ?1 ORDER BY record_id"
+            ))?;
+            let raws = stmt
+                .query_map([task_id.to_string()], RawRecord::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(|raw| raw.decode(tx)).collect()
+        })
+        .await
+    }
+
+    async fn record_ids(&self, record_type: RecordType) -> Result<Vec<Uuid>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT record_id FROM records WHERE record_type = ?1 ORDER BY record_id")?;
+            let ids = stmt.query_map([record_type.as_str()], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_uuid(&id?, "record id")).collect()
+        })
+        .await
+    }
+
+    async fn tasks_covering(&self, hazard_area: Uuid) -> Result<Vec<Uuid>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT task_id FROM task_hazards WHERE hazard_id = ?1 ORDER BY task_id")?;
+            let ids = stmt.query_map([hazard_area.to_string()], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_uuid(&id?, "task id")).collect()
+        })
+        .await
+    }
+
+    async fn document_changes(&self, id: Uuid) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt =
+                tx.prepare_cached("SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' ORDER BY seq")?;
+            let bytes = stmt.query_map([id.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
+            Ok(bytes.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn change_pushers(&self, id: Uuid) -> Result<Vec<([u8; 32], Uuid)>, StorageError> {
+        self.read(move |tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT hash, device_id FROM log WHERE record_id = ?1 AND kind = 'change' ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([id.to_string()], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.map(|row| {
+                let (hash, device) = row?;
+                let hash = <[u8; 32]>::try_from(hash.as_slice())
+                    .map_err(|_| StorageError::Damaged(format!("a change hash of record {id}")))?;
+                Ok((hash, parse_uuid(&device, "pushing device id")?))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn logged_records(&self) -> Result<Vec<Uuid>, StorageError> {
+        self.read(|tx| {
+            let mut stmt =
+                tx.prepare("SELECT record_id FROM log WHERE kind = 'change' GROUP BY record_id ORDER BY min(seq)")?;
+            let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            ids.map(|id| parse_uuid(&id?, "logged record id")).collect()
+        })
+        .await
+    }
+
+    async fn document(&self, id: Uuid) -> Result<StoredDocument, StorageError> {
+        self.read(move |tx| {
+            let snapshot = tx
+                .prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .optional()?;
+            let covers = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+            let changes = tx
+                .prepare_cached(
+                    "SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' AND seq > ?2 ORDER BY seq",
+                )?
+                .query_map(params![id.to_string(), covers], |r| r.get::<_, Vec<u8>>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(StoredDocument {
+                snapshot: snapshot.map(|(_, bytes)| bytes),
+                changes,
+            })
+        })
+        .await
+    }
+
+    async fn append(&self, batch: Batch) -> Result<usize, StorageError> {
+        self.write(move |tx| {
+            let mut new = 0;
+            for ingest in batch.ingests {
+                new += append_ingest(tx, ingest)?;
+            }
+            for item in batch.quarantined {
+                append_quarantined(tx, item)?;
+            }
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn actor_owner(&self, actor: &[u8]) -> Result<Option<Uuid>, StorageError> {
+        let actor = actor.to_vec();
+        self.read(move |tx| {
+            let device: Option<String> = tx
+                .prepare_cached("SELECT device_id FROM log WHERE actor = ?1 ORDER BY seq LIMIT 1")?
+                .query_row([actor], |r| r.get(0))
+                .optional()?;
+            device.map(|d| parse_uuid(&d, "device id")).transpose()
+        })
+        .await
+    }
+
+    async fn quarantined(&self) -> Result<Vec<Quarantined>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, device_id, record_id, change_hash, bytes, code, message, issues, received_at \
+                 FROM quarantine ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(
+                    |(id, device_id, record_id, change_hash, bytes, code, message, issues, received_at)| {
+                        Ok(Quarantined {
+                            id,
+                            item: NewQuarantined {
+                                device_id: parse_uuid(&device_id, "quarantined device id")?,
+                                record_id: parse_uuid(&record_id, "quarantined record id")?,
+                                change_hash,
+                                bytes,
+                                code,
+                                message,
+                                issues: parse_json(&issues, "quarantined issues")?,
+                                received_at: parse_time(&received_at, "quarantined received_at")?,
+                            },
+                        })
+                    },
+                )
+                .collect()
+        })
+        .await
+    }
+
+    async fn pull(
+        &self,
+        visibility: &Visibility,
+        except_device: Option<Uuid>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Page, StorageError> {
+        let teams = match visibility {
+            Visibility::All => None,
+            Visibility::Teams(teams) => Some(json_text(teams)?),
+        };
+        let except = except_device.map(|d| d.to_string());
+        self.read(move |tx| pull(tx, teams.as_deref(), except.as_deref(), after, limit))
+            .await
+    }
+
+    async fn last_seq(&self) -> Result<u64, StorageError> {
+        self.read(last_seq).await
+    }
+
+    async fn cursor_check(&self, seq: u64) -> Result<Option<[u8; 8]>, StorageError> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        self.read(move |tx| {
+            let entry = tx
+                .prepare_cached(
+                    "SELECT kind, record_id, task_id, team, hash, device_id, received_at FROM log WHERE seq = ?1",
+                )?
+                .query_row([seq], |r| {
+                    Ok([
+                        r.get::<_, String>(0)?.into_bytes(),
+                        r.get::<_, Option<String>>(1)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, Option<String>>(2)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, Option<String>>(3)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
+                        r.get::<_, Option<String>>(5)?.unwrap_or_default().into_bytes(),
+                        r.get::<_, String>(6)?.into_bytes(),
+                    ])
+                })
+                .optional()?;
+            Ok(entry.map(|fields| {
+                let mut hasher = Sha256::new();
+                hasher.update(seq.to_be_bytes());
+                for field in fields {
+                    // Length-prefixed, so that no two different entries hash the same bytes.
+                    hasher.update((field.len() as u64).to_be_bytes());
+                    hasher.update(field);
+                }
+                let mut check = [0; 8];
+                check.copy_from_slice(&hasher.finalize()[..8]);
+                check
+            }))
+        })
+        .await
+    }
+
+    async fn heads_in_scope(&self, visibility: &Visibility) -> Result<Vec<RecordHeads>, StorageError> {
+        let teams = match visibility {
+            Visibility::All => None,
+            Visibility::Teams(teams) => Some(json_text(teams)?),
+        };
+        self.read(move |tx| {
+            let row = |r: &rusqlite::Row<'_>| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            };
+            let rows = match &teams {
+                None => tx
+                    .prepare_cached("SELECT record_id, task_id, heads FROM records")?
+                    .query_map([], row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(teams) => tx
+                    .prepare_cached(HEADS_TEAMS)?
+                    .query_map([teams], row)?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            rows.into_iter()
+                .map(|(record_id, task_id, heads)| {
+                    Ok(RecordHeads {
+                        record_id: parse_uuid(&record_id, "record id")?,
+                        task_id: task_id.as_deref().map(|t| parse_uuid(t, "task id")).transpose()?,
+                        heads: parse_heads(&heads)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,20 @@
+//! The server's side of sync. A backend keeps the [`store::SyncStore`] contract; everything here is written once
+//! above it: validation at ingress, scope, device tokens, recovery after a restore, rebuilding derived data from
+//! the log, and [`serve`], which turns one authenticated request into its response with no IO of its own, so
+//! that an HTTP adapter, a base camp's relay and the tests' in-memory network all serve sync the same way.
+//!
+//! **Architecture invariant:** nothing here knows HTTP or SQL; time and the authenticated device are passed in.
+
+pub mod auth;
+pub mod document_cache;
+pub mod ingress;
+pub mod rebuild;
+pub mod recovery;
+pub mod scope;
+pub mod serve;
+pub mod staging;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use serve::{Refusal, SyncServer};

@@ -1,0 +1,157 @@
+//! The writes of one sync request, appended in a few large transactions instead of one per record.
+//!
+//! A first sync of 10,000 records then costs ten durable commits, not 10,000. Accepted records are flushed every
+//! [`FLUSH_EVERY`] records, which bounds the memory one request can hold whatever its size; the response is only
+//! sent once everything is flushed, so `accepted` never counts a change that is not on disk (a request that fails
+//! half-way has appended some changes, and its retry skips them). Validation of a record must see the records
+//! accepted earlier in the same request (a task pushed before its finds), so reads go through here: staged rows
+//! first, then storage.
+
+use crate::document_cache::{DocumentCache, Loaded};
+use crate::store::{Batch, Ingest, NewQuarantined, RecordRow, StorageError, SyncStore};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Accepted records held before they are appended: large enough that commits are rare, small enough that a
+/// request of 20,000 records holds a few megabytes, not hundreds.
+pub const FLUSH_EVERY: usize = 1_000;
+
+#[derive(Debug)]
+pub struct Staging<'a, S> {
+    storage: &'a S,
+    cache: &'a mut DocumentCache,
+    /// Staged records: the index of each in `batch.ingests`.
+    rows: HashMap<Uuid, usize>,
+    /// The device of each writer first seen in a staged change (what `actor_owner` will say once flushed).
+    actors: HashMap<Vec<u8>, Uuid>,
+    batch: Batch,
+}
+
+impl<'a, S: SyncStore> Staging<'a, S> {
+    pub fn new(storage: &'a S, cache: &'a mut DocumentCache) -> Staging<'a, S> {
+        Staging {
+            storage,
+            cache,
+            rows: HashMap::new(),
+            actors: HashMap::new(),
+            batch: Batch::default(),
+        }
+    }
+
+    /// The record's document as it stands with the changes accepted so far (a copy to change freely). The caller
+    /// processes each record once per request (the sync handler merges repeated entries), so a staged document
+    /// is never asked for again; if it were and the cache had dropped it, this refuses rather than load a stale one.
+    pub async fn document(&mut self, id: Uuid) -> Result<Loaded, StorageError> {
+        if let Some(cached) = self.cache.get(&id) {
+            return Ok(cached.clone());
+        }
+        if self.rows.contains_key(&id) {
+            return Err(StorageError::Database(format!(
+                "record {id} was pushed twice in one request and its staged document is gone: push again"
+            )));
+        }
+        let loaded = Loaded::from_stored(id, self.storage.document(id).await?)?;
+        self.cache.put(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn staged(&self, id: &Uuid) -> Option<&RecordRow> {
+        self.rows.get(id).map(|&i| &self.batch.ingests[i].record)
+    }
+
+    pub async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StorageError> {
+        match self.staged(&id) {
+            Some(row) => Ok(Some(row.clone())),
+            None => self.storage.record(id).await,
+        }
+    }
+
+    /// The device an Automerge actor belongs to: the one that pushed its first change, staged or logged.
+    pub async fn actor_owner(&self, actor: &[u8]) -> Result<Option<Uuid>, StorageError> {
+        match self.actors.get(actor) {
+            Some(device) => Ok(Some(*device)),
+            None => self.storage.actor_owner(actor).await,
+        }
+    }
+
+    fn staged_rows(&self) -> impl Iterator<Item = &RecordRow> {
+        self.batch.ingests.iter().map(|ingest| &ingest.record)
+    }
+
+    /// Every record whose task is `task_id`, as they stand with the changes accepted so far.
+    pub async fn records_of_task(&self, task_id: Uuid) -> Result<Vec<RecordRow>, StorageError> {
+        let mut rows: Vec<RecordRow> = self
+            .storage
+            .records_of_task(task_id)
+            .await?
+            .into_iter()
+            .filter(|row| !self.rows.contains_key(&row.record_id))
+            .collect();
+        rows.extend(self.staged_rows().filter(|row| row.task_id == Some(task_id)).cloned());
+        rows.sort_by_key(|row| row.record_id);
+        Ok(rows)
+    }
+
+    /// The tasks covering a hazard area, as they stand with the changes accepted so far.
+    pub async fn tasks_covering(&self, hazard_area: Uuid) -> Result<Vec<Uuid>, StorageError> {
+        let mut tasks: Vec<Uuid> = self
+            .storage
+            .tasks_covering(hazard_area)
+            .await?
+            .into_iter()
+            .filter(|task| !self.rows.contains_key(task))
+            .collect();
+        tasks.extend(
+            self.staged_rows()
+                .filter(|row| row.hazard_areas.contains(&hazard_area))
+                .map(|row| row.record_id),
+        );
+        tasks.sort();
+        Ok(tasks)
+    }
+
+    /// Stages an accepted push; the document it makes becomes the cached one (forgotten again if the flush
+    /// fails). Flushes when [`FLUSH_EVERY`] records are staged.
+    pub async fn accept(&mut self, ingest: Ingest, loaded: Loaded) -> Result<(), StorageError> {
+        let id = ingest.record.record_id;
+        self.cache.put(id, loaded);
+        for change in &ingest.changes {
+            self.actors.entry(change.actor.clone()).or_insert(ingest.device_id);
+        }
+        match self.rows.get(&id) {
+            // Cannot happen while the handler merges repeated entries; keep the later row if it does.
+            Some(&i) => self.batch.ingests[i] = ingest,
+            None => {
+                self.rows.insert(id, self.batch.ingests.len());
+                self.batch.ingests.push(ingest);
+            }
+        }
+        if self.rows.len() >= FLUSH_EVERY {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Stages a refused change for quarantine.
+    pub fn quarantine(&mut self, item: NewQuarantined) {
+        self.batch.quarantined.push(item);
+    }
+
+    /// Appends everything staged in one transaction. If that fails, the staged documents leave the cache, so
+    /// that it still matches storage.
+    pub async fn flush(&mut self) -> Result<(), StorageError> {
+        if self.batch.ingests.is_empty() && self.batch.quarantined.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let staged = std::mem::take(&mut self.rows);
+        self.actors.clear();
+        if let Err(e) = self.storage.append(batch).await {
+            for id in staged.keys() {
+                self.cache.forget(id);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! The sync store: the contract a server's storage backend keeps for sync (devices, the append-only log, the
+//! records the server knows, quarantine, snapshots). HQ's read model is a contract of its own (crates/hq).
+//! One implementation per backend (crates/store-sqlite now, PostgreSQL later); `fieldsync-server` picks it.
+//!
+//! The log is append-only: every accepted change, and every grant of scope, gets the next sequence number.
+//! Sequence numbers are allocated one writer at a time, so a cursor never skips a row that commits later.
+
+use chrono::{DateTime, Utc};
+use domain::{FieldConflict, Issue, RecordType};
+use std::collections::BTreeSet;
+use std::future::Future;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error(
+        "the data directory holds a newer schema ({found}) than this build knows ({known}): update fieldsync-server"
+    )]
+    NewerSchema { found: i64, known: i64 },
+    #[error("a device with id {0} already exists")]
+    DuplicateDevice(Uuid),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}
+
+/// What a device may do: the roles of shared/domain.md, "Authority" (domain::authority holds the table).
+pub use domain::Role;
+
+/// An enrolled device. Its token is stored only as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: Uuid,
+    pub name: String,
+    /// The teams whose tasks it works on (a supervisor may have several).
+    pub teams: BTreeSet<String>,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A device being enrolled, with the hash of its one-time token.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub device: Device,
+    pub token_hash: [u8; 32],
+}
+
+/// A record as the server knows it after merging: what scope and validation need, and the record itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    pub record_id: Uuid,
+    pub record_type: RecordType,
+    /// The task the record belongs to (a task belongs to itself); None for hazard areas and other task-less records.
+    pub task_id: Option<Uuid>,
+    /// For a task: its teams. Empty for other records (their scope is their task's teams).
+    pub task_teams: BTreeSet<String>,
+    /// For a task: the hazard areas it covers. Empty for other records.
+    pub hazard_areas: BTreeSet<Uuid>,
+    /// The record's flat JSON as shown (see domain::document::materialize).
+    pub body: serde_json::Value,
+    /// Warnings the record carries (errors are never accepted).
+    pub warnings: Vec<Issue>,
+    /// The heads of the record's document (32-byte change hashes): recovery compares them with a device's.
+    pub heads: Vec<[u8; 32]>,
+    /// Fields devices set concurrently, each with every candidate value, until a supervisor decides them.
+    pub conflicts: Vec<FieldConflict>,
+    /// When the record's current review status was set, by the clock of the device that set it.
+    pub review_since: Option<DateTime<Utc>>,
+    /// The enrolled device that pushed the change setting the current review status (None if never set).
+    pub review_by: Option<Uuid>,
+}
+
+/// A change to append, with its hash (SHA-256 of its bytes, as Automerge defines it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    pub hash: [u8; 32],
+    pub bytes: Vec<u8>,
+    /// The change's Automerge actor (its install's writer id): the device that first pushed one owns the actor.
+    pub actor: Vec<u8>,
+}
+
+/// Scope that grew: a team now sees a whole task (it was added to the task's teams), or one record (the record
+/// moved to a task of that team). Pulling a grant delivers every change of what it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    Task { task_id: Uuid, team: String },
+    Record { record_id: Uuid, team: String },
+}
+
+/// Everything one accepted push of one record writes, in one transaction: new changes (changes the log already
+/// holds are skipped), the record's new row, and grants of scope.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub record: RecordRow,
+    pub changes: Vec<NewChange>,
+    /// The authenticated device that pushed the changes (the author inside a change is only a claim).
+    pub device_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub grants: Vec<Grant>,
+    /// A new snapshot of the whole document (Automerge `save()`), replacing the record's previous one: it covers
+    /// every change of the record up to this ingest. Loading and catch-up then read it plus the changes after it.
+    pub snapshot: Option<Vec<u8>>,
+    /// The record's row in HQ's materialized table of its type (`layers::feature` of the record). None only in
+    /// tests of the log that push placeholder records.
+    pub feature: Option<layers::Feature>,
+}
+
+/// What one sync request writes, in one transaction: the accepted pushes, in order, and the refused changes.
+/// Either all of it is durable or none of it is, so the device is told "accepted" only for what is on disk.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub ingests: Vec<Ingest>,
+    pub quarantined: Vec<NewQuarantined>,
+}
+
+/// A record's document as stored: its latest snapshot, if any, and the changes after it in log order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub snapshot: Option<Vec<u8>>,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A record in a device's scope, as recovery compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeads {
+    pub record_id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub heads: Vec<[u8; 32]>,
+}
+
+/// A refused change, kept for review; nothing a device sends is dropped silently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewQuarantined {
+    pub device_id: Uuid,
+    pub record_id: Uuid,
+    /// Hex hash of the change, when the bytes parsed as a change.
+    pub change_hash: Option<String>,
+    pub bytes: Vec<u8>,
+    /// The rejection code (protocol::RejectionCode in snake_case).
+    pub code: String,
+    pub message: String,
+    pub issues: Vec<Issue>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    pub id: i64,
+    pub item: NewQuarantined,
+}
+
+/// Which records a device sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every record (hq, admin).
+    All,
+    /// Records of tasks that list one of these teams, and every record without a task.
+    Teams(BTreeSet<String>),
+}
+
+/// One change of the log, as pulled, or a snapshot standing in for a record's changes up to `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChange {
+    pub seq: u64,
+    pub record_id: Uuid,
+    pub bytes: Vec<u8>,
+    /// True when `bytes` is a snapshot (Automerge `save()`) rather than one change: sent in place of a record's
+    /// changes when the page holds the record's first change (the device lacks the record) and a snapshot covers
+    /// them. Its `seq` is that of the first change it replaces, so the page stays in log order.
+    pub snapshot: bool,
+}
+
+/// A page of the log after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Changes visible to the device, in log order; a grant contributes every change of what it grants.
+    pub changes: Vec<LogChange>,
+    /// The sequence number of the last log entry this page covered (the device's next cursor).
+    pub cursor: u64,
+    /// True when log entries after `cursor` remain.
+    pub more: bool,
+}
+
+/// The sync store contract. Futures are `Send` so that request handlers can await them.
+pub trait SyncStore: Send + Sync + 'static {
+    /// The identity of this server's log, made once per data directory. Cursors are only meaningful with it.
+    fn server_id(&self) -> Uuid;
+
+    fn add_device(&self, device: NewDevice) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// The device holding this token, revoked or not (the caller says which, and why it is refused).
+    fn device_for_token(
+        &self,
+        token_hash: [u8; 32],
+    ) -> impl Future<Output = Result<Option<Device>, StorageError>> + Send;
+    fn devices(&self) -> impl Future<Output = Result<Vec<Device>, StorageError>> + Send;
+    /// Revokes a device; false if there is no such device or it was already revoked.
+    fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<bool, StorageError>> + Send;
+
+    fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<RecordRow>, StorageError>> + Send;
+    /// Every record whose task is `task_id` (the task's own row included).
+    fn records_of_task(&self, task_id: Uuid) -> impl Future<Output = Result<Vec<RecordRow>, StorageError>> + Send;
+    /// The ids of every record of one type, in id order (HQ's reports walk the tasks this way).
+    fn record_ids(&self, record_type: RecordType) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
+    /// The tasks whose `hazard_areas` include this hazard area.
+    fn tasks_covering(&self, hazard_area: Uuid) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
+    /// The hash of every change the log holds for a record, with the authenticated device that pushed it.
+    fn change_pushers(&self, id: Uuid) -> impl Future<Output = Result<Vec<([u8; 32], Uuid)>, StorageError>> + Send;
+    /// Every change the log holds for a record, in log order.
+    fn document_changes(&self, id: Uuid) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
+    /// Every record the log holds changes of, in the order of its first change (`fieldsync-server rebuild` walks
+    /// them to make everything derived from the log again).
+    fn logged_records(&self) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
+    /// A record's latest snapshot and the changes after it: what loading the document needs. Empty if unknown.
+    fn document(&self, id: Uuid) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send;
+
+    /// Appends a request's accepted pushes and refusals in one transaction. Changes already in the log (same
+    /// record and hash) are skipped, so a retried push changes nothing. Returns how many changes were new.
+    fn append(&self, batch: Batch) -> impl Future<Output = Result<usize, StorageError>> + Send;
+    /// [`SyncStore::append`] of one accepted push.
+    fn ingest(&self, ingest: Ingest) -> impl Future<Output = Result<usize, StorageError>> + Send {
+        self.append(Batch {
+            ingests: vec![ingest],
+            quarantined: vec![],
+        })
+    }
+    /// [`SyncStore::append`] of one refused change.
+    fn quarantine(&self, item: NewQuarantined) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let append = self.append(Batch {
+            ingests: vec![],
+            quarantined: vec![item],
+        });
+        async move { append.await.map(|_| ()) }
+    }
+    fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// The device that pushed the first logged change of this Automerge actor: the device the actor belongs to.
+    fn actor_owner(&self, actor: &[u8]) -> impl Future<Output = Result<Option<Uuid>, StorageError>> + Send;
+
+    /// Log entries after `after` visible to `visibility`, at most `limit` log entries' worth of changes (a grant
+    /// counts as one entry and may bring more changes than `limit`). Changes pushed by `except_device` are left
+    /// out (that device has them), but still count as covered, so its cursor moves past them.
+    fn pull(
+        &self,
+        visibility: &Visibility,
+        except_device: Option<Uuid>,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page, StorageError>> + Send;
+    /// The sequence number of the last log entry (0 for an empty log).
+    fn last_seq(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// A fingerprint of the log entry at `seq` (None if there is none): a cursor handed out with it is honoured
+    /// only while the entry is the same, so a log restored from backup and written again cannot silently reuse
+    /// sequence numbers a device has already passed.
+    fn cursor_check(&self, seq: u64) -> impl Future<Output = Result<Option<[u8; 8]>, StorageError>> + Send;
+    /// The heads of every record visible to `visibility`, for recovery.
+    fn heads_in_scope(
+        &self,
+        visibility: &Visibility,
+    ) -> impl Future<Output = Result<Vec<RecordHeads>, StorageError>> + Send;
+}

@@ -1,0 +1,186 @@
+//! Conformance checks of devices, writers and quarantine.
+
+use super::fixtures::*;
+use crate::store::{Device, NewChange, NewDevice, NewQuarantined, Role, StorageError, SyncStore};
+use domain::RecordType;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub async fn devices_round_trip<S: SyncStore>(storage: &S) {
+    assert!(storage.devices().await.unwrap().is_empty());
+    let supervisor = device("supervisor laptop", &["alpha", "bravo"], Role::Supervisor);
+    let hq = device("hq desk", &[], Role::Hq);
+    storage
+        .add_device(NewDevice {
+            device: supervisor.clone(),
+            token_hash: token(1),
+        })
+        .await
+        .unwrap();
+    storage
+        .add_device(NewDevice {
+            device: hq.clone(),
+            token_hash: token(2),
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(
+        storage.device_for_token(token(1)).await.unwrap(),
+        Some(supervisor.clone())
+    );
+    assert_eq!(storage.device_for_token(token(2)).await.unwrap(), Some(hq.clone()));
+    assert_eq!(storage.device_for_token(token(3)).await.unwrap(), None);
+
+    let mut all = storage.devices().await.unwrap();
+    all.sort_by_key(|d| d.id);
+    let mut expected = vec![supervisor.clone(), hq.clone()];
+    expected.sort_by_key(|d| d.id);
+    assert_eq!(all, expected);
+
+    // A revoked device is still found by its token, so the caller can say why it is refused.
+    let revoked_at = at(3600, 5);
+    assert!(storage.revoke_device(supervisor.id, revoked_at).await.unwrap());
+    let found = storage.device_for_token(token(1)).await.unwrap().unwrap();
+    assert_eq!(
+        found,
+        Device {
+            revoked_at: Some(revoked_at),
+            ..supervisor
+        }
+    );
+    assert_eq!(
+        storage.device_for_token(token(2)).await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(
+        storage
+            .devices()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.revoked_at.is_some())
+            .count(),
+        1
+    );
+}
+
+pub async fn duplicate_devices_are_refused<S: SyncStore>(storage: &S) {
+    let first = device("tablet 1", &["alpha"], Role::Deminer);
+    storage
+        .add_device(NewDevice {
+            device: first.clone(),
+            token_hash: token(1),
+        })
+        .await
+        .unwrap();
+
+    let same_id = Device {
+        name: "impostor".into(),
+        ..first.clone()
+    };
+    match storage
+        .add_device(NewDevice {
+            device: same_id,
+            token_hash: token(2),
+        })
+        .await
+    {
+        Err(StorageError::DuplicateDevice(id)) => assert_eq!(id, first.id),
+        other => panic!("expected DuplicateDevice, got {other:?}"),
+    }
+    let same_token = device("tablet 2", &["alpha"], Role::Deminer);
+    assert!(
+        storage
+            .add_device(NewDevice {
+                device: same_token,
+                token_hash: token(1)
+            })
+            .await
+            .is_err()
+    );
+
+    // Neither refusal changed anything: the token still names the first device.
+    assert_eq!(storage.devices().await.unwrap(), vec![first.clone()]);
+    assert_eq!(storage.device_for_token(token(1)).await.unwrap(), Some(first));
+    assert_eq!(storage.device_for_token(token(2)).await.unwrap(), None);
+}
+
+pub async fn revoking_twice_revokes_once<S: SyncStore>(storage: &S) {
+    let tablet = device("tablet", &["alpha"], Role::TeamLeader);
+    storage
+        .add_device(NewDevice {
+            device: tablet.clone(),
+            token_hash: token(1),
+        })
+        .await
+        .unwrap();
+    assert!(storage.revoke_device(tablet.id, at(10, 0)).await.unwrap());
+    assert!(!storage.revoke_device(tablet.id, at(20, 0)).await.unwrap());
+    // The first revocation time stands.
+    assert_eq!(
+        storage.device_for_token(token(1)).await.unwrap().unwrap().revoked_at,
+        Some(at(10, 0))
+    );
+    assert!(!storage.revoke_device(Uuid::now_v7(), at(30, 0)).await.unwrap());
+}
+
+/// Authorship: each change is logged with its writer (Automerge actor) and pushing device. The writer belongs to the
+/// device that pushed its first change, whoever pushes it later, and each change names its pusher.
+pub async fn a_writer_belongs_to_the_device_that_first_pushed_it<S: SyncStore>(storage: &S) {
+    let written_by = |bytes: &[u8], actor: &[u8]| NewChange {
+        actor: actor.to_vec(),
+        ..change(bytes)
+    };
+    assert_eq!(storage.actor_owner(b"tablet").await.unwrap(), None);
+    let mut first = push(record_in(id(1), RecordType::HazardArea, None), &[], vec![]);
+    first.changes = vec![written_by(b"a1", b"tablet"), written_by(b"a2", b"laptop")];
+    first.device_id = id(100);
+    let mut later = push(record_in(id(1), RecordType::HazardArea, None), &[], vec![]);
+    later.changes = vec![written_by(b"a3", b"tablet")];
+    later.device_id = id(200);
+    storage.ingest(first).await.unwrap();
+    storage.ingest(later).await.unwrap();
+    assert_eq!(storage.actor_owner(b"tablet").await.unwrap(), Some(id(100)));
+    assert_eq!(storage.actor_owner(b"laptop").await.unwrap(), Some(id(100)));
+    assert_eq!(storage.actor_owner(b"nobody").await.unwrap(), None);
+    let pushers = storage.change_pushers(id(1)).await.unwrap();
+    let expected: Vec<([u8; 32], Uuid)> = [(b"a1", id(100)), (b"a2", id(100)), (b"a3", id(200))]
+        .into_iter()
+        .map(|(bytes, device)| (Sha256::digest(bytes).into(), device))
+        .collect();
+    assert_eq!(pushers, expected);
+    assert!(storage.change_pushers(id(2)).await.unwrap().is_empty());
+}
+
+pub async fn quarantine_round_trips<S: SyncStore>(storage: &S) {
+    assert!(storage.quarantined().await.unwrap().is_empty());
+    let first = NewQuarantined {
+        device_id: Uuid::now_v7(),
+        record_id: id(1),
+        change_hash: Some(hex(&Sha256::digest(b"bad"))),
+        bytes: b"bad".to_vec(),
+        code: "validation_failed".into(),
+        message: "the find lies outside its worked area".into(),
+        issues: vec![warning(id(1))],
+        received_at: at(5, 987_654_321),
+    };
+    let second = NewQuarantined {
+        change_hash: None,
+        bytes: vec![0, 159, 146, 150],
+        code: "malformed_change".into(),
+        message: "not an automerge change".into(),
+        issues: vec![],
+        ..first.clone()
+    };
+    storage.quarantine(first.clone()).await.unwrap();
+    storage.quarantine(second.clone()).await.unwrap();
+    let stored = storage.quarantined().await.unwrap();
+    assert_eq!(
+        stored.iter().map(|q| q.item.clone()).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert!(stored[0].id < stored[1].id);
+    // Quarantine never reaches the log.
+    assert_eq!(storage.last_seq().await.unwrap(), 0);
+}

@@ -1,0 +1,85 @@
+//! The sync store's conformance suite, public behind the `testing` feature so that every backend runs the same
+//! checks (crates/store-sqlite/tests/sync_store_conformance.rs, and PostgreSQL's beside it).
+//!
+//! Each check is an `async fn` generic over [`SyncStore`](crate::store::SyncStore) that starts from an empty
+//! store and panics, naming what broke, when the backend breaks the contract. A backend implements [`Backend`]
+//! (make a fresh store, reopen the same data) and calls [`sync_store_conformance!`](crate::sync_store_conformance)
+//! once, which makes one `#[tokio::test]` per check.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod concurrency;
+mod devices;
+mod fixtures;
+mod log;
+mod pull;
+
+pub use concurrency::*;
+pub use devices::*;
+pub use log::*;
+pub use pull::*;
+
+use crate::store::SyncStore;
+use std::future::Future;
+
+/// A backend under test.
+pub trait Backend: Sized {
+    type S: SyncStore;
+    /// A new, empty store.
+    fn fresh() -> impl Future<Output = Self>;
+    fn store(&self) -> &Self::S;
+    /// Closes the store and opens the same data again.
+    fn reopen(self) -> impl Future<Output = Self>;
+}
+
+/// One `#[tokio::test]` per check of the sync store contract, for a [`Backend`] type. The calling crate needs
+/// tokio (with `macros` and `rt-multi-thread`) among its dev-dependencies.
+#[macro_export]
+macro_rules! sync_store_conformance {
+    ($backend:ty) => {
+        $crate::sync_store_conformance!(@checks $backend;
+            devices_round_trip,
+            duplicate_devices_are_refused,
+            revoking_twice_revokes_once,
+            ingest_appends_new_changes_once,
+            document_changes_are_in_log_order,
+            records_reflect_the_last_ingest,
+            pull_all_returns_everything_and_pages,
+            pull_teams_sees_its_tasks_and_taskless_records,
+            grant_task_delivers_the_task_history,
+            grant_record_delivers_the_record_history,
+            idle_pull_returns_nothing,
+            cursor_moves_past_invisible_entries,
+            quarantine_round_trips,
+            a_device_is_not_sent_its_own_changes,
+            a_batch_appends_pushes_and_refusals_together,
+            snapshots_stand_in_for_the_changes_they_cover,
+            heads_are_kept_and_listed_by_scope,
+            cursor_checks_name_their_entry,
+            a_writer_belongs_to_the_device_that_first_pushed_it,
+        );
+
+        #[tokio::test]
+        async fn data_survives_reopening() {
+            $crate::testing::data_survives_reopening(<$backend as $crate::testing::Backend>::fresh().await).await;
+        }
+
+        // Several threads, so that appends really run side by side with the pulls.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_cursor_never_skips_an_entry_committed_later() {
+            let backend = <$backend as $crate::testing::Backend>::fresh().await;
+            $crate::testing::a_cursor_never_skips_an_entry_committed_later(
+                $crate::testing::Backend::store(&backend),
+            )
+            .await;
+        }
+    };
+    (@checks $backend:ty; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let backend = <$backend as $crate::testing::Backend>::fresh().await;
+                $crate::testing::$check($crate::testing::Backend::store(&backend)).await;
+            }
+        )+
+    };
+}

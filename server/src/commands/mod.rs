@@ -1,0 +1,21 @@
+//! One file per `fieldsync-server` command. Each takes the opened storage and the settings it needs and prints
+//! with [`outln`](crate::outln).
+
+pub mod demo;
+pub mod device;
+pub mod export;
+pub mod quality;
+pub mod quarantine;
+pub mod rebuild;
+pub mod serve;
+pub mod stats;
+
+use std::collections::BTreeSet;
+
+pub fn join(teams: &BTreeSet<String>) -> String {
+    if teams.is_empty() {
+        "-".into()
+    } else {
+        teams.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,99 @@
+//! `serve`: the sync protocol, HQ's API and the dashboard until interrupted; `serve --demo` fills an empty data
+//! directory with the small demo in the background.
+
+use anyhow::{Context, Result};
+use server::config::Settings;
+use std::net::SocketAddr;
+use store_sqlite::SqliteStorage;
+use sync_core::store::SyncStore;
+
+pub async fn serve(storage: SqliteStorage, settings: &Settings) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .json()
+        .init();
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    tracing::info!(address = %listener.local_addr()?, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
+    server::http::run(listener, server::http::App::new(storage), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// `serve --demo`: `serve`, and if the data directory is empty, fill it with the small demo in the background as
+/// soon as the listener is bound.
+pub async fn serve_demo(storage: SqliteStorage, settings: &Settings) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .json()
+        .init();
+    let fill = storage.last_seq().await? == 0;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
+    let app = server::http::App::new(storage);
+    if fill {
+        let (app, data_dir) = (app.clone(), settings.data_dir.clone());
+        tokio::spawn(async move {
+            match fill_demo(&app.sync.store, address, &data_dir).await {
+                Ok(message) => tracing::info!("demo: {message}"),
+                Err(e) => tracing::error!("demo: {e:#}"),
+            }
+        });
+    } else {
+        tracing::info!("the data directory already holds records: serving it without adding the demo");
+    }
+    server::http::run(listener, app, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Enrols the small demo's devices and pushes it to this server, listening on `address`.
+pub async fn fill_demo(storage: &SqliteStorage, address: SocketAddr, data_dir: &std::path::Path) -> Result<String> {
+    let scenario = demo::Scenario::new(demo::Scale::Small, 1, demo::programme_today());
+    let dataset = std::sync::Arc::new(demo::generate(&scenario));
+    tracing::info!(
+        records = dataset.record_count(),
+        "demo: filling the empty data directory"
+    );
+    let enrolment = demo::enrol(storage, &dataset, chrono::Utc::now()).await?;
+    // A listener on every address (0.0.0.0) is reached on the loopback.
+    let target = if address.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    };
+    let mut lines = demo::ProgressLines::default();
+    let report = demo::push_in_background(format!("http://{target}"), enrolment.clone(), dataset, move |p| {
+        if let Some(line) = lines.line(p) {
+            tracing::info!("demo: {line}");
+        }
+    })
+    .await?;
+    let path = demo::write_hq_token(data_dir, enrolment.hq_token())
+        .with_context(|| format!("cannot write the HQ token into {}", data_dir.display()))?;
+    Ok(format!(
+        "pushed {} records ({} changes); open the dashboard at http://{target}/ and sign in with the token in {}",
+        report.records,
+        report.changes,
+        path.display()
+    ))
+}

@@ -1,0 +1,93 @@
+//! The HTTP adapter: routes, shared state, the mapping of error codes to statuses, and `run` with graceful
+//! shutdown. Handlers are thin: they read the request, call sync_core or hq, and write the answer.
+
+mod dashboard;
+mod hq;
+mod sync;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use domain::Programme;
+use protocol::ErrorCode;
+use std::future::Future;
+use std::sync::Arc;
+use sync_core::store::SyncStore;
+use sync_core::{Refusal, SyncServer};
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct App<S> {
+    pub sync: SyncServer<S>,
+}
+
+/// What a backend must be to be served: a sync store and HQ's read model.
+pub trait Backend: SyncStore + ::hq::HqReadModel {}
+impl<S: SyncStore + ::hq::HqReadModel> Backend for S {}
+
+impl<S: Backend> App<S> {
+    pub fn new(storage: S) -> Arc<App<S>> {
+        Arc::new(App {
+            sync: SyncServer::new(storage, Programme::default()),
+        })
+    }
+}
+
+pub fn router<S: Backend>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route("/health", get(sync::health::<S>))
+        .route(protocol::SYNC_PATH, post(sync::sync::<S>))
+        .route("/v1/hq/statistics", get(hq::statistics::<S>))
+        .route("/v1/hq/totals", get(hq::totals::<S>))
+        .route("/v1/hq/export", get(hq::export::<S>))
+        .route("/v1/hq/quality", get(hq::quality::<S>))
+        .route("/v1/hq/map", get(hq::map::<S>))
+        .route("/v1/hq/records/{id}", get(hq::record::<S>))
+        .merge(dashboard::routes())
+        .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))
+        .with_state(app)
+}
+
+/// The HTTP status of each error code (docs/protocol.md, "Errors").
+fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::BadRequest | ErrorCode::UnsupportedVersion => StatusCode::BAD_REQUEST,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::CursorUnknown => StatusCode::CONFLICT,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The response to a request that cannot be served: its code's status and the JSON body every error has
+/// (protocol.md, "Errors"): a stable code and a message saying what happened and what to do.
+pub fn error_response(refusal: Refusal) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = protocol::ErrorBody {
+        code: refusal.code,
+        message: refusal.message,
+    };
+    (status(refusal.code), axum::Json(body)).into_response()
+}
+
+/// The bearer token of a request, if it carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight. Tests bind 127.0.0.1:0.
+pub async fn run<S: Backend>(
+    listener: tokio::net::TcpListener,
+    app: Arc<App<S>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

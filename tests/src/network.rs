@@ -1,0 +1,269 @@
+//! An in-memory network: device stores and a server joined without sockets, for tests of many devices and many
+//! partitions. Each exchange hands a device's request straight to sync_core's `serve` and its response back to
+//! the device's sync loop, as HTTP would, unless the scheduler cuts, drops, duplicates or replays it.
+//!
+//! Everything else is real: each device is a client-core store on its own SQLite file, the server is a
+//! `SyncServer` on the embedded SQLite backend, and every push goes through validation at ingress. Files live in
+//! /dev/shm when the machine has it, so that thousands of schedules spend their time in sync, not in fsync.
+//!
+//! Deterministic for a seed: the faults are drawn from a seeded generator and the server's clock is the number of
+//! exchanges so far. (Automerge actors and device ids are random, so which concurrent value wins a field may
+//! differ from run to run; that every replica ends with the same one may not.)
+
+use crate::{DeviceRole, noon};
+use chrono::{DateTime, Duration, Utc};
+use client_core::{Store, SyncError, SyncReport, TransportError};
+use protocol::{SyncRequest, SyncResponse};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use store_sqlite::SqliteStorage;
+use sync_core::SyncServer;
+use sync_core::store::{Device, NewDevice, SyncStore};
+use uuid::Uuid;
+
+/// How often each fault strikes an exchange, from 0 (never) to 1 (always).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Faults {
+    /// The request is lost before the server sees it.
+    pub drop_request: f64,
+    /// The server commits, and its answer is lost on the way back.
+    pub drop_response: f64,
+    /// The request arrives twice; the device hears the second answer.
+    pub duplicate: f64,
+    /// A copy of the request is held back and delivered later, after newer ones (its answer goes nowhere).
+    pub delay: f64,
+}
+
+/// One device on the network.
+#[derive(Debug)]
+pub struct Node {
+    pub store: Store,
+    /// The device as the server enrolled it.
+    pub device: Device,
+    /// Cut off from the server: every exchange fails as a lost connection.
+    pub partitioned: bool,
+}
+
+/// Device stores and one server joined in memory.
+#[derive(Debug)]
+pub struct Network {
+    pub nodes: Vec<Node>,
+    pub server: SyncServer<SqliteStorage>,
+    pub faults: Faults,
+    runtime: tokio::runtime::Runtime,
+    rng: ChaCha8Rng,
+    /// Requests held back by [`Faults::delay`], with the device that sent them.
+    delayed: Vec<(usize, SyncRequest)>,
+    exchanges: u64,
+    /// What happened, one line per event, for a failing schedule's report.
+    pub trace: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Network {
+    /// A network with an empty server and no devices; `seed` decides every fault.
+    pub fn new(seed: u64) -> Network {
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
+        let storage = SqliteStorage::open(&dir.path().join("server")).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Network {
+            nodes: Vec::new(),
+            server: SyncServer::new(storage, domain::Programme::default()),
+            faults: Faults::default(),
+            runtime,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            delayed: Vec::new(),
+            exchanges: 0,
+            trace: Vec::new(),
+            dir,
+        }
+    }
+
+    /// Enrols a new device with `role` and `teams` at the server and gives it a store; returns its index.
+    pub fn add_device(&mut self, name: &str, role: DeviceRole, teams: &[&str]) -> usize {
+        let device = Device {
+            id: Uuid::now_v7(),
+            name: name.to_string(),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            role,
+            created_at: noon(),
+            revoked_at: None,
+        };
+        let token_hash = sync_core::auth::token_hash(&format!("token of {name}"));
+        let new = NewDevice {
+            device: device.clone(),
+            token_hash,
+        };
+        self.runtime.block_on(self.server.store.add_device(new)).unwrap();
+        let path = self.dir.path().join(format!("{name}.db"));
+        let store = crate::store(&path, name, &format!("{name} user"));
+        store
+            .set_enrolled(&protocol::DeviceProfile {
+                id: device.id,
+                name: device.name.clone(),
+                role,
+                teams: device.teams.iter().cloned().collect(),
+            })
+            .unwrap();
+        self.nodes.push(Node {
+            store,
+            device,
+            partitioned: false,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// A number in 0..n from the schedule's generator.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.rng.random_range(0..n)
+    }
+
+    /// True with probability `p`, from the schedule's generator.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.rng.random_bool(p.min(1.0))
+    }
+
+    /// A fresh record id from the schedule's generator (version 7 layout, so ids sort as they would).
+    pub fn record_id(&mut self) -> Uuid {
+        let bits: u128 = self.rng.random();
+        uuid::Builder::from_random_bytes(bits.to_le_bytes()).into_uuid()
+    }
+
+    /// Device `i` syncs: its sync loop runs to the end of the log or to the first failed exchange.
+    pub fn sync(&mut self, i: usize) -> Result<SyncReport, SyncError> {
+        let Network {
+            nodes,
+            server,
+            faults,
+            runtime,
+            rng,
+            delayed,
+            exchanges,
+            trace,
+            ..
+        } = self;
+        let node = &mut nodes[i];
+        let (device, partitioned) = (&node.device, node.partitioned);
+        let name = device.name.clone();
+        let result = node.store.sync_with(
+            |request: &SyncRequest| -> Result<SyncResponse, TransportError> {
+                *exchanges += 1;
+                let lost = |why: &str| TransportError::Network {
+                    url: "memory://server".into(),
+                    reason: why.to_string(),
+                };
+                if partitioned {
+                    return Err(lost("partitioned"));
+                }
+                if faults.drop_request > 0.0 && rng.random_bool(faults.drop_request) {
+                    trace.push(format!("{name}: request lost"));
+                    return Err(lost("the request was lost"));
+                }
+                if faults.delay > 0.0 && rng.random_bool(faults.delay) {
+                    trace.push(format!("{name}: a copy of the request held back"));
+                    delayed.push((i, request.clone()));
+                }
+                let now = clock(*exchanges);
+                let mut response = runtime.block_on(server.serve(device, request.clone(), now));
+                if faults.duplicate > 0.0 && rng.random_bool(faults.duplicate) {
+                    trace.push(format!("{name}: request delivered twice"));
+                    response = runtime.block_on(server.serve(device, request.clone(), now));
+                }
+                let response = response.map_err(|refusal| TransportError::Server {
+                    status: 0,
+                    code: refusal.code,
+                    message: refusal.message,
+                })?;
+                if faults.drop_response > 0.0 && rng.random_bool(faults.drop_response) {
+                    trace.push(format!("{name}: answer lost after the server committed"));
+                    return Err(lost("the answer was lost"));
+                }
+                Ok(response)
+            },
+            |_| {},
+        );
+        match &result {
+            Ok(report) => trace.push(format!(
+                "{name}: synced, {} accepted, {} rejected, {} pulled",
+                report.accepted,
+                report.rejected.len(),
+                report.pulled
+            )),
+            Err(e) => trace.push(format!("{name}: sync failed: {e}")),
+        }
+        result
+    }
+
+    /// Delivers one held-back request (a stale exchange overtaken by newer ones); its answer goes nowhere.
+    pub fn deliver_delayed(&mut self) {
+        if self.delayed.is_empty() {
+            return;
+        }
+        let k = self.below(self.delayed.len());
+        let (i, request) = self.delayed.swap_remove(k);
+        self.exchanges += 1;
+        let now = clock(self.exchanges);
+        let outcome = self
+            .runtime
+            .block_on(self.server.serve(&self.nodes[i].device, request, now));
+        let name = &self.nodes[i].device.name;
+        self.trace.push(match outcome {
+            Ok(r) => format!(
+                "{name}: a late copy arrived: {} accepted, {} rejected",
+                r.accepted,
+                r.rejected.len()
+            ),
+            Err(e) => format!("{name}: a late copy arrived and was refused: {e}"),
+        });
+    }
+
+    /// Heals every partition, stops every fault, delivers what was held back, and syncs every device in turn until
+    /// a whole round moves nothing. Panics if that takes more than `rounds` rounds.
+    pub fn quiesce(&mut self, rounds: usize) {
+        self.faults = Faults::default();
+        for node in &mut self.nodes {
+            node.partitioned = false;
+        }
+        while !self.delayed.is_empty() {
+            self.deliver_delayed();
+        }
+        let mut quiet = 0;
+        for _ in 0..rounds {
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                let report = self
+                    .sync(i)
+                    .unwrap_or_else(|e| panic!("sync at quiescence failed: {e}"));
+                moved |= report.accepted > 0 || report.pulled > 0;
+            }
+            quiet = if moved { 0 } else { quiet + 1 };
+            if quiet == 2 {
+                return;
+            }
+        }
+        panic!("the network did not settle in {rounds} rounds");
+    }
+
+    /// The server's row of a record, if it holds one.
+    pub fn server_record(&self, id: Uuid) -> Option<sync_core::store::RecordRow> {
+        self.runtime.block_on(self.server.store.record(id)).unwrap()
+    }
+
+    /// How many changes the server refused (kept in its quarantine).
+    pub fn quarantined(&self) -> usize {
+        self.runtime.block_on(self.server.store.quarantined()).unwrap().len()
+    }
+}
+
+/// The server's clock: a second per exchange after the fixtures' noon.
+fn clock(exchanges: u64) -> DateTime<Utc> {
+    noon() + Duration::seconds(exchanges as i64)
+}

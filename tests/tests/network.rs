@@ -1,0 +1,196 @@
+//! Many devices, partitions and faults on the in-memory network (tests/src/network.rs): real stores and a real
+//! sync server joined without sockets, so that hundreds of schedules run in seconds.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+use std::collections::BTreeSet;
+use tests::network::{Faults, Network};
+use tests::{DeviceRole, create, day_of_work, visible_state};
+use uuid::Uuid;
+
+const TEAM: &str = "Team 3";
+
+fn sync_ok(net: &mut Network, i: usize) {
+    let report = net.sync(i).unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+}
+
+#[test]
+fn three_devices_syncing_in_different_orders_converge_with_conflicts_visible() {
+    let mut net = Network::new(1);
+    let a = net.add_device("tablet-a", DeviceRole::Supervisor, &[TEAM]);
+    let b = net.add_device("tablet-b", DeviceRole::Supervisor, &[TEAM]);
+    let c = net.add_device("laptop-c", DeviceRole::Supervisor, &[TEAM]);
+
+    let (task, wa, find_id) = day_of_work(&mut net.nodes[a].store);
+    for i in [a, b, c] {
+        sync_ok(&mut net, i);
+    }
+    assert_eq!(net.nodes[b].store.count().unwrap(), 3);
+
+    // Offline: everyone records and edits, two of them the same field.
+    let mut created = Vec::new();
+    for i in [a, b, c] {
+        let mut f = tests::find(Uuid::now_v7(), task, Some(wa), &format!("F-20{i}"));
+        f["location"]["lat"] = json!(40.5003 + i as f64 * 0.00005);
+        created.push(create(&mut net.nodes[i].store, f));
+    }
+    for (i, patch) in [
+        (a, json!({"category": "uxo", "model": "VOG-17"})),
+        (b, json!({"category": "at_mine", "model": "TM-62M"})),
+        (c, json!({"notes": {"qa": {"text": "checked on site"}}})),
+    ] {
+        net.nodes[i].store.patch(find_id, &patch).unwrap();
+    }
+
+    for order in [[c, a, b], [b, c, a], [a, b, c], [c, b, a]] {
+        for i in order {
+            sync_ok(&mut net, i);
+        }
+    }
+    let state = visible_state(&net.nodes[a].store);
+    assert_eq!(visible_state(&net.nodes[b].store), state);
+    assert_eq!(visible_state(&net.nodes[c].store), state);
+    assert_eq!(net.nodes[a].store.count().unwrap(), 6, "no record lost");
+    for node in &net.nodes {
+        let stored = node.store.get(find_id).unwrap();
+        let fields: Vec<&str> = stored.conflicts.iter().map(|c| c.field.as_str()).collect();
+        assert!(fields.contains(&"category") && fields.contains(&"model"), "{fields:?}");
+        assert_eq!(stored.record.to_json()["notes"]["qa"]["text"], "checked on site");
+        assert!(node.store.sync_status().unwrap().unacknowledged.is_empty());
+    }
+    for id in created {
+        assert!(net.server_record(id).is_some(), "the server holds {id}");
+    }
+}
+
+/// One random schedule: 3–6 supervisors of one team record finds and edit them offline and concurrently while the
+/// network partitions them, loses requests and answers, delivers requests twice and late. Once the network heals,
+/// every replica is identical and holds every record anyone created, and nothing is left unacknowledged.
+fn schedule(net: &mut Network, seed: u64) -> Result<(), String> {
+    let devices = 3 + (seed % 4) as usize;
+    for d in 0..devices {
+        net.add_device(&format!("device-{d}"), DeviceRole::Supervisor, &[TEAM]);
+    }
+    let (task, wa) = (net.record_id(), net.record_id());
+    create(&mut net.nodes[0].store, tests::task(task));
+    create(&mut net.nodes[0].store, tests::worked_area(wa, task, "T-031/B3"));
+    let mut created: Vec<Uuid> = vec![task, wa];
+    let mut finds: Vec<Uuid> = Vec::new();
+    net.faults = Faults {
+        drop_request: 0.1,
+        drop_response: 0.1,
+        duplicate: 0.1,
+        delay: 0.1,
+    };
+    for step in 0..40 {
+        let i = net.below(devices);
+        let action = net.below(100);
+        if action < 30 {
+            let id = net.record_id();
+            let mut f = tests::find(id, task, Some(wa), &format!("F-{seed}-{step}"));
+            f["location"]["lat"] = json!(40.5001 + net.below(300) as f64 * 0.000001);
+            // A device that has not yet heard of the task cannot file a find under it.
+            if net.nodes[i].store.get(task).is_ok() {
+                net.trace.push(format!("device-{i}: records find {id}"));
+                create(&mut net.nodes[i].store, f);
+                created.push(id);
+                finds.push(id);
+            }
+        } else if action < 55 && !finds.is_empty() {
+            let id = finds[net.below(finds.len())];
+            if net.nodes[i].store.get(id).is_err() {
+                continue;
+            }
+            let patch = match net.below(4) {
+                0 => json!({"category": "uxo", "model": "VOG-17"}),
+                1 => json!({"category": "at_mine", "model": "TM-62M"}),
+                2 => json!({"quantity": 1 + net.below(3)}),
+                _ => json!({"notes": {format!("n-{step}"): {"text": format!("seen by device {i}")}}}),
+            };
+            net.trace.push(format!("device-{i}: edits {id}: {patch}"));
+            net.nodes[i]
+                .store
+                .patch(id, &patch)
+                .map_err(|e| format!("device-{i} could not edit {id}: {e}"))?;
+        } else if action < 85 {
+            let _ = net.sync(i);
+        } else if action < 95 {
+            let node = &mut net.nodes[i];
+            node.partitioned = !node.partitioned;
+            let partitioned = node.partitioned;
+            net.trace.push(format!("device-{i}: partitioned {partitioned}"));
+        } else {
+            net.deliver_delayed();
+        }
+    }
+    net.quiesce(30);
+
+    let state = visible_state(&net.nodes[0].store);
+    for (i, node) in net.nodes.iter().enumerate() {
+        let theirs = visible_state(&node.store);
+        if theirs != state {
+            let differs = |a: &[(String, String, String, Vec<String>)], b: &[(String, String, String, Vec<String>)]| {
+                a.iter().find(|x| !b.contains(x)).cloned()
+            };
+            return Err(format!(
+                "device-{i} differs from device-0 at quiescence:\n  device-0 has {:?}\n  device-{i} has {:?}",
+                differs(&state, &theirs),
+                differs(&theirs, &state)
+            ));
+        }
+        let held: BTreeSet<Uuid> = created
+            .iter()
+            .copied()
+            .filter(|id| node.store.get(*id).is_ok())
+            .collect();
+        if held.len() != created.len() {
+            let lost: Vec<&Uuid> = created.iter().filter(|id| !held.contains(id)).collect();
+            return Err(format!("device-{i} lacks {lost:?}"));
+        }
+        let status = node.store.sync_status().unwrap();
+        if !status.unacknowledged.is_empty() || !status.rejected.is_empty() {
+            return Err(format!(
+                "device-{i} still has unacknowledged {:?} or refused {:?} changes",
+                status.unacknowledged, status.rejected
+            ));
+        }
+    }
+    if let Some(id) = created.iter().find(|id| net.server_record(**id).is_none()) {
+        return Err(format!("the server lacks {id}"));
+    }
+    if net.quarantined() > 0 {
+        return Err(format!("the server quarantined {} changes", net.quarantined()));
+    }
+    Ok(())
+}
+
+/// 200 seeded schedules (`FIELDSYNC_SCHEDULES` for more, `FIELDSYNC_FIRST_SEED` to start elsewhere); a failure
+/// names its seed, so that `FIELDSYNC_FIRST_SEED=<seed> FIELDSYNC_SCHEDULES=1` replays it.
+#[test]
+fn random_schedules_of_partitions_and_faults_converge_without_losing_a_record() {
+    let count: u64 = std::env::var("FIELDSYNC_SCHEDULES").map_or(200, |v| v.parse().unwrap());
+    let first: u64 = std::env::var("FIELDSYNC_FIRST_SEED").map_or(0, |v| v.parse().unwrap());
+    let started = std::time::Instant::now();
+    for seed in first..first + count {
+        let mut net = Network::new(seed);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule(&mut net, seed)));
+        let why = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic".into()),
+        };
+        let trace = net.trace[net.trace.len().saturating_sub(60)..].join("\n  ");
+        panic!(
+            "schedule seed {seed} failed: {why}\nreplay it with FIELDSYNC_FIRST_SEED={seed} FIELDSYNC_SCHEDULES=1; its last events:\n  {trace}"
+        );
+    }
+    eprintln!(
+        "{count} schedules from seed {first} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
