@@ -7,6 +7,7 @@
 use crate::error::StoreError;
 use crate::exchange::DocumentChanges as LocalChanges;
 use crate::store::Store;
+use protocol::session::{self, ExchangeError, Replica, SessionError};
 use protocol::{PushedChanges, RejectionCode, SyncRequest, SyncResponse, limits};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -32,24 +33,12 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// Progress after each page, for a long first sync.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncProgress {
-    pub requests: usize,
-    pub pushed: usize,
-    pub pulled: usize,
-    pub more: bool,
-}
+pub use protocol::session::{SyncProgress, SyncReport};
 
-/// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SyncReport {
-    pub requests: usize,
-    pub accepted: usize,
-    pub rejected: Vec<protocol::Rejection>,
-    pub pulled: usize,
-    pub records_changed: usize,
-    pub cursor: u64,
+impl ExchangeError for SyncError {
+    fn is_cursor_unknown(&self) -> bool {
+        matches!(self, SyncError::Server { code, .. } if *code == protocol::ErrorCode::CursorUnknown)
+    }
 }
 
 /// Where this device stands with its server.
@@ -77,7 +66,7 @@ pub struct RejectedChange {
 /// What one push entry carries, as the device knows it: the record and the hashes of its pushed changes, read
 /// from the outbox rows (so acknowledging them parses nothing).
 #[derive(Debug)]
-struct Pushed {
+pub struct Pushed {
     record_id: Uuid,
     hashes: Vec<String>,
 }
@@ -107,7 +96,7 @@ impl Store {
             self.set_meta(SERVER_URL, url)?;
             self.set_meta(TOKEN, token.trim())?;
             // A new enrollment starts a new conversation: reconcile with (or pull from the start of) that server.
-            self.forget_cursor()?;
+            self.drop_cursor()?;
             Ok(())
         })
     }
@@ -120,66 +109,24 @@ impl Store {
         })
     }
 
-    /// Syncs until the server has nothing more: push the outbox, pull pages, apply each page with its cursor.
+    /// Syncs until the server has nothing more: push the outbox, pull pages, apply each page with its cursor
+    /// (protocol::session decides the conversation; this store is its replica).
     pub fn sync_with<E: Into<SyncError>>(
         &mut self,
         mut send: impl FnMut(&SyncRequest) -> Result<SyncResponse, E>,
-        mut progress: impl FnMut(SyncProgress),
+        progress: impl FnMut(SyncProgress),
     ) -> Result<SyncReport, SyncError> {
-        let mut report = SyncReport::default();
-        let mut seen = SyncProgress::default();
-        let mut reset_once = false;
-        loop {
-            let (request, entries) = self.next_request()?;
-            let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
-            let response = match send(&request).map_err(Into::into) {
-                Err(SyncError::Server { code, .. }) if code == protocol::ErrorCode::CursorUnknown && !reset_once => {
-                    // The server does not know our cursor (a new or restored server): without a cursor, the next
-                    // request reconciles (recovery.rs), so whatever that server lost is sent again.
-                    reset_once = true;
-                    self.write(|| self.forget_cursor())?;
-                    continue;
-                }
-                other => other?,
-            };
-            let changed = self.apply_response(&entries, &request.want, &response)?;
-            report.requests += 1;
-            report.accepted += response.accepted as usize;
-            report.rejected.extend(
-                response
-                    .rejected
-                    .iter()
-                    .filter(|r| r.code != RejectionCode::Deferred)
-                    .cloned(),
-            );
-            report.pulled += response.pull.iter().map(|d| d.changes.len()).sum::<usize>();
-            report.records_changed += changed;
-            report.cursor = response.cursor;
-            seen = SyncProgress {
-                requests: seen.requests + 1,
-                pushed: seen.pushed + pushed,
-                pulled: report.pulled,
-                more: response.more,
-            };
-            progress(seen);
-            // Stop when the server has no more pages, no wanted record is left to fetch, and the push made no
-            // progress (every change pushed is acknowledged, refused, or deferred until its task arrives in a later
-            // sync). A reconcile counts as progress: it may have put changes back in the outbox.
-            let progressed = response.accepted > 0 || request.reconcile.is_some();
-            let push_again = progressed && self.has_pushable()?;
-            if !response.more && !push_again && !self.has_wanted()? {
-                break;
-            }
-        }
-        self.write(|| self.set_meta(LAST_SYNC, &self.now().to_rfc3339()))?;
-        Ok(report)
+        session::run(self, |request| send(request).map_err(Into::into), progress).map_err(|e| match e {
+            SessionError::Replica(e) => SyncError::Store(e),
+            SessionError::Send(e) => e,
+        })
     }
 
     /// The next request: the outbox in dependency order (hazard areas and tasks before what links to them),
     /// skipping records whose only waiting changes were refused (they go again with the record's next change).
     /// A record whose first change is in the push goes without its id (the change carries it). Returns the
     /// request and what each push entry carries.
-    fn next_request(&self) -> Result<(SyncRequest, Vec<Pushed>), StoreError> {
+    fn outgoing_request(&self) -> Result<(SyncRequest, Vec<Pushed>), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.record_id, c.bytes, c.rejection, r.record_type, c.hash FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
              WHERE c.origin = 'local' AND c.acknowledged = 0 ORDER BY c.seq",
@@ -262,7 +209,7 @@ impl Store {
     }
 
     /// Drops the cursor and the server id, so that the next request starts a new conversation (inside a write).
-    fn forget_cursor(&self) -> Result<(), StoreError> {
+    fn drop_cursor(&self) -> Result<(), StoreError> {
         self.conn.execute(
             "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
             [SERVER_ID, CURSOR, CURSOR_CHECK],
@@ -270,7 +217,7 @@ impl Store {
         Ok(())
     }
 
-    fn has_pushable(&self) -> Result<bool, StoreError> {
+    fn pushable(&self) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM changes WHERE origin = 'local' AND acknowledged = 0 AND rejection IS NULL)",
             [],
@@ -413,4 +360,39 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
                 .collect()
         })
         .flatten()
+}
+
+/// The store as protocol::session's replica: its outbox, its cursor, and applying answers in one transaction.
+impl Replica for Store {
+    type Error = StoreError;
+    type Sent = Vec<Pushed>;
+
+    fn next_request(&mut self) -> Result<(SyncRequest, Vec<Pushed>), StoreError> {
+        self.outgoing_request()
+    }
+
+    fn apply(
+        &mut self,
+        sent: &Vec<Pushed>,
+        request: &SyncRequest,
+        response: &SyncResponse,
+    ) -> Result<usize, StoreError> {
+        self.apply_response(sent, &request.want, response)
+    }
+
+    fn forget_cursor(&mut self) -> Result<(), StoreError> {
+        self.write(|| self.drop_cursor())
+    }
+
+    fn has_pushable(&mut self) -> Result<bool, StoreError> {
+        self.pushable()
+    }
+
+    fn has_wanted(&mut self) -> Result<bool, StoreError> {
+        Store::has_wanted(self)
+    }
+
+    fn finished(&mut self) -> Result<(), StoreError> {
+        self.write(|| self.set_meta(LAST_SYNC, &self.now().to_rfc3339()))
+    }
 }

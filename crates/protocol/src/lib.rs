@@ -10,6 +10,8 @@ mod digest;
 mod encoding;
 mod messages;
 
+pub mod session;
+
 pub use digest::heads_digest;
 pub use encoding::{ProtocolError, decode, encode};
 pub use messages::*;
