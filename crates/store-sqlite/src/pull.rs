@@ -1,19 +1,20 @@
-//! Pulling a page of the log after a cursor, for a visibility.
+//! The sync store's pull primitives on SQLite: the visible log entries after a cursor (visibility judged in SQL,
+//! through the indexes), what a grant delivers, records' first changes and snapshots. The policy that makes a
+//! page of them is sync_core::pull.
 
 use crate::Error;
 use crate::rows::*;
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::{BTreeMap, BTreeSet};
-use sync_core::store::{LogChange, Page, StorageError};
+use sync_core::store::{Entries, Grant, LogChange, LogEntry, RecordSnapshot, StorageError};
 use uuid::Uuid;
 
 /// Changes visible to everyone (hq, admin): grants are skipped, since such a device already sees what they grant.
-pub(crate) const PULL_ALL: &str = "SELECT seq, 'change', record_id, NULL, bytes, device_id FROM log \
+pub(crate) const PULL_ALL: &str = "SELECT seq, 'change', record_id, NULL, bytes, device_id, NULL FROM log \
      WHERE seq > ?1 AND kind = 'change' ORDER BY seq LIMIT ?2";
 
 /// Log entries visible to a set of teams (`?2`, a JSON array). Visibility is judged against the records' current
 /// task and the tasks' current teams, the same rule the grant expansions below apply.
-pub(crate) const PULL_TEAMS: &str = "SELECT l.seq, l.kind, l.record_id, l.task_id, l.bytes, l.device_id FROM log AS l \
+pub(crate) const PULL_TEAMS: &str = "SELECT l.seq, l.kind, l.record_id, l.task_id, l.bytes, l.device_id, l.team FROM log AS l \
      WHERE l.seq > ?1 AND CASE l.kind \
          WHEN 'change' THEN EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = l.record_id AND (r.task_id IS NULL \
              OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?2) AS j WHERE t.task_id = r.task_id AND t.team = j.value))) \
@@ -40,7 +41,6 @@ pub(crate) const HEADS_TEAMS: &str = "SELECT r.record_id, r.task_id, r.heads FRO
      WHERE r.task_id IS NULL \
      OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?1) AS j WHERE t.task_id = r.task_id AND t.team = j.value)";
 
-/// The server's storage in one SQLite file. Cheap to clone: clones share the connection.
 /// One visible log entry: a change (with its bytes) or a grant.
 pub(crate) struct Entry {
     seq: i64,
@@ -49,134 +49,89 @@ pub(crate) struct Entry {
     task_id: Option<String>,
     bytes: Option<Vec<u8>>,
     device_id: Option<String>,
+    team: Option<String>,
 }
 
-/// A pull in one read transaction, so the page and the cursor computed from the log's end agree.
+/// Visible entries after `after` and the log's end, in one read transaction (sync_core::store::SyncStore::entries).
 /// `teams` is the JSON array of the device's teams, or None for a device that sees everything.
-pub(crate) fn pull(
-    tx: &Transaction<'_>,
-    teams: Option<&str>,
-    except_device: Option<&str>,
-    after: u64,
-    limit: u32,
-) -> Result<Page, Error> {
-    // A limit of 0 would return nothing and never advance; one entry is the least a page can cover.
-    let limit = limit.max(1) as usize;
-    // One entry beyond the page tells whether a visible entry remains, so `more` never asks the device for an
-    // empty page.
-    let fetch = limit as i64 + 1;
+pub(crate) fn entries(tx: &Transaction<'_>, teams: Option<&str>, after: u64, limit: u32) -> Result<Entries, Error> {
     let after_sql = i64::try_from(after).unwrap_or(i64::MAX);
-    let mut entries = match teams {
-        None => {
-            let mut stmt = tx.prepare_cached(PULL_ALL)?;
-            stmt.query_map(params![after_sql, fetch], Entry::from_row)?
-                .collect::<Result<Vec<_>, _>>()?
-        }
-        Some(teams) => {
-            let mut stmt = tx.prepare_cached(PULL_TEAMS)?;
-            stmt.query_map(params![after_sql, teams, fetch], Entry::from_row)?
-                .collect::<Result<Vec<_>, _>>()?
-        }
+    let rows = match teams {
+        None => tx
+            .prepare_cached(PULL_ALL)?
+            .query_map(params![after_sql, limit], Entry::from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(teams) => tx
+            .prepare_cached(PULL_TEAMS)?
+            .query_map(params![after_sql, teams, limit], Entry::from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
     };
-
-    let more = entries.len() > limit;
-    entries.truncate(limit);
-    let cursor = match entries.last() {
-        Some(last) if more => parse_seq(last.seq)?,
-        // Nothing visible remains: move past everything this device cannot see, so its next idle pull starts at
-        // the end of the log and scans nothing.
-        _ => after.max(last_seq(tx)?),
-    };
-
-    // Keyed by seq: the page is in log order, and a change both granted and listed on its own is sent once.
-    let mut changes = BTreeMap::new();
-    for entry in entries {
-        let seq = entry.seq;
-        let expanded = match (entry.kind.as_str(), teams) {
-            // The device that pushed a change has it: covered by the page, not sent back.
-            ("change", _) if except_device.is_some() && entry.device_id.as_deref() == except_device => vec![],
-            ("change", _) => {
-                let record_id = entry.record_id.ok_or_else(|| damaged_entry(seq))?;
-                let bytes = entry.bytes.ok_or_else(|| damaged_entry(seq))?;
-                vec![(seq, record_id, bytes)]
-            }
-            ("grant_task", Some(teams)) => {
-                let task_id = entry.task_id.ok_or_else(|| damaged_entry(seq))?;
-                tx.prepare_cached(EXPAND_TASK)?
-                    .query_map(params![task_id, seq, teams], change_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            ("grant_record", Some(teams)) => {
-                let record_id = entry.record_id.ok_or_else(|| damaged_entry(seq))?;
-                tx.prepare_cached(EXPAND_RECORD)?
-                    .query_map(params![record_id, seq, teams], change_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            _ => return Err(damaged_entry(seq).into()),
-        };
-        for (seq, record_id, bytes) in expanded {
-            let seq = parse_seq(seq)?;
-            changes.insert(
-                seq,
-                LogChange {
-                    seq,
-                    record_id: parse_uuid(&record_id, "record id")?,
-                    bytes,
-                    snapshot: false,
-                },
-            );
-        }
-    }
-    send_snapshots(tx, &mut changes, cursor)?;
-    Ok(Page {
-        changes: changes.into_values().collect(),
-        cursor,
-        more,
+    let entries = rows.into_iter().map(Entry::decode).collect::<Result<Vec<_>, _>>()?;
+    Ok(Entries {
+        entries,
+        last_seq: last_seq(tx)?,
     })
 }
 
-/// For each record whose first change is in the page (the device lacks the record), puts the record's snapshot,
-/// if one covers no change beyond the page, in place of the changes it covers. The snapshot takes the first
-/// change's place in log order; changes after it (the tail) stay.
-pub(crate) fn send_snapshots(
-    tx: &Transaction<'_>,
-    changes: &mut BTreeMap<u64, LogChange>,
-    cursor: u64,
-) -> Result<(), Error> {
-    let records: BTreeSet<Uuid> = changes.values().map(|c| c.record_id).collect();
-    let mut first = tx.prepare_cached("SELECT min(seq) FROM log WHERE record_id = ?1 AND kind = 'change'")?;
-    let mut snapshot = tx.prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?;
-    for record_id in records {
-        let id = record_id.to_string();
-        let Some(first_seq) = first.query_row([&id], |r| r.get::<_, Option<i64>>(0))? else {
-            continue;
-        };
-        let first_seq = parse_seq(first_seq)?;
-        if !changes.contains_key(&first_seq) {
-            continue;
-        }
-        let Some((covers, bytes)) = snapshot
-            .query_row([&id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-            .optional()?
-        else {
-            continue;
-        };
-        let covers = parse_seq(covers)?;
-        if covers > cursor {
-            continue;
-        }
-        changes.retain(|seq, c| c.record_id != record_id || *seq > covers);
-        changes.insert(
-            first_seq,
-            LogChange {
-                seq: first_seq,
-                record_id,
+/// The changes a grant at `seq` delivers to `teams` (a JSON array).
+pub(crate) fn granted(tx: &Transaction<'_>, grant: &Grant, seq: u64, teams: &str) -> Result<Vec<LogChange>, Error> {
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+    let rows = match grant {
+        Grant::Task { task_id, .. } => tx
+            .prepare_cached(EXPAND_TASK)?
+            .query_map(params![task_id.to_string(), seq, teams], change_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        Grant::Record { record_id, .. } => tx
+            .prepare_cached(EXPAND_RECORD)?
+            .query_map(params![record_id.to_string(), seq, teams], change_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let mut changes = rows
+        .into_iter()
+        .map(|(seq, record_id, bytes)| {
+            Ok(LogChange {
+                seq: parse_seq(seq)?,
+                record_id: parse_uuid(&record_id, "record id")?,
                 bytes,
-                snapshot: true,
-            },
-        );
+                snapshot: false,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    changes.sort_by_key(|c| c.seq);
+    Ok(changes)
+}
+
+/// Each record's first logged change (sync_core::store::SyncStore::first_changes).
+pub(crate) fn first_changes(tx: &Transaction<'_>, records: &[Uuid]) -> Result<Vec<(Uuid, u64)>, Error> {
+    let mut first = tx.prepare_cached("SELECT min(seq) FROM log WHERE record_id = ?1 AND kind = 'change'")?;
+    let mut out = Vec::with_capacity(records.len());
+    for record_id in records {
+        if let Some(seq) = first.query_row([record_id.to_string()], |r| r.get::<_, Option<i64>>(0))? {
+            out.push((*record_id, parse_seq(seq)?));
+        }
     }
-    Ok(())
+    Ok(out)
+}
+
+/// Each record's latest snapshot (sync_core::store::SyncStore::snapshots).
+pub(crate) fn snapshots(tx: &Transaction<'_>, records: &[Uuid]) -> Result<Vec<RecordSnapshot>, Error> {
+    let mut snapshot = tx.prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?;
+    let mut out = Vec::new();
+    for record_id in records {
+        let found = snapshot
+            .query_row([record_id.to_string()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?;
+        if let Some((covers, bytes)) = found {
+            out.push(RecordSnapshot {
+                record_id: *record_id,
+                covers_seq: parse_seq(covers)?,
+                bytes,
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn last_seq(tx: &Transaction<'_>) -> Result<u64, Error> {
@@ -188,6 +143,37 @@ pub(crate) fn last_seq(tx: &Transaction<'_>) -> Result<u64, Error> {
 }
 
 impl Entry {
+    /// The entry as the contract names it; a row lacking the columns of its kind is damage.
+    fn decode(self) -> Result<LogEntry, Error> {
+        let seq = parse_seq(self.seq)?;
+        let damaged = || Error::from(damaged_entry(self.seq));
+        let record_id =
+            |id: Option<&String>| -> Result<Uuid, Error> { parse_uuid(id.ok_or_else(damaged)?, "record id") };
+        Ok(match self.kind.as_str() {
+            "change" => LogEntry::Change {
+                seq,
+                record_id: record_id(self.record_id.as_ref())?,
+                device_id: parse_uuid(self.device_id.as_deref().ok_or_else(damaged)?, "device id")?,
+                bytes: self.bytes.ok_or_else(damaged)?,
+            },
+            "grant_task" => LogEntry::Grant {
+                seq,
+                grant: Grant::Task {
+                    task_id: parse_uuid(self.task_id.as_deref().ok_or_else(damaged)?, "task id")?,
+                    team: self.team.ok_or_else(damaged)?,
+                },
+            },
+            "grant_record" => LogEntry::Grant {
+                seq,
+                grant: Grant::Record {
+                    record_id: record_id(self.record_id.as_ref())?,
+                    team: self.team.ok_or_else(damaged)?,
+                },
+            },
+            _ => return Err(damaged()),
+        })
+    }
+
     pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         Ok(Entry {
             seq: row.get(0)?,
@@ -196,6 +182,7 @@ impl Entry {
             task_id: row.get(3)?,
             bytes: row.get(4)?,
             device_id: row.get(5)?,
+            team: row.get(6)?,
         })
     }
 }

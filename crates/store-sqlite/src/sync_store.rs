@@ -6,14 +6,14 @@ use domain::RecordType;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sync_core::store::{
-    Batch, Device, NewDevice, NewQuarantined, Page, Quarantined, RecordHeads, RecordRow, StorageError, StoredDocument,
-    SyncStore, Visibility,
+    Batch, Device, Entries, Grant, LogChange, NewDevice, NewQuarantined, Quarantined, RecordHeads, RecordRow,
+    RecordSnapshot, StorageError, StoredDocument, SyncStore, Visibility,
 };
 use uuid::Uuid;
 
 use crate::SqliteStorage;
 use crate::append::{append_ingest, append_quarantined};
-use crate::pull::{HEADS_TEAMS, last_seq, pull};
+use crate::pull::{HEADS_TEAMS, entries, first_changes, granted, last_seq, snapshots};
 
 impl SyncStore for SqliteStorage {
     fn server_id(&self) -> Uuid {
@@ -268,20 +268,30 @@ impl SyncStore for SqliteStorage {
         .await
     }
 
-    async fn pull(
-        &self,
-        visibility: &Visibility,
-        except_device: Option<Uuid>,
-        after: u64,
-        limit: u32,
-    ) -> Result<Page, StorageError> {
-        let teams = match visibility {
-            Visibility::All => None,
-            Visibility::Teams(teams) => Some(json_text(teams)?),
-        };
-        let except = except_device.map(|d| d.to_string());
-        self.read(move |tx| pull(tx, teams.as_deref(), except.as_deref(), after, limit))
-            .await
+    async fn entries(&self, visibility: &Visibility, after: u64, limit: u32) -> Result<Entries, StorageError> {
+        let teams = teams_json(visibility)?;
+        self.read(move |tx| entries(tx, teams.as_deref(), after, limit)).await
+    }
+
+    async fn granted(&self, grant: &Grant, seq: u64, visibility: &Visibility) -> Result<Vec<LogChange>, StorageError> {
+        // A device that sees everything is sent no grants; should one ask, it is granted what it already sees.
+        let teams = teams_json(visibility)?;
+        let grant = grant.clone();
+        self.read(move |tx| match teams {
+            Some(teams) => granted(tx, &grant, seq, &teams),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    async fn first_changes(&self, records: &[Uuid]) -> Result<Vec<(Uuid, u64)>, StorageError> {
+        let records = records.to_vec();
+        self.read(move |tx| first_changes(tx, &records)).await
+    }
+
+    async fn snapshots(&self, records: &[Uuid]) -> Result<Vec<RecordSnapshot>, StorageError> {
+        let records = records.to_vec();
+        self.read(move |tx| snapshots(tx, &records)).await
     }
 
     async fn last_seq(&self) -> Result<u64, StorageError> {
@@ -358,4 +368,12 @@ impl SyncStore for SqliteStorage {
         })
         .await
     }
+}
+
+/// The teams of a visibility as the JSON array the queries take, or None for a device that sees everything.
+fn teams_json(visibility: &Visibility) -> Result<Option<String>, StorageError> {
+    Ok(match visibility {
+        Visibility::All => None,
+        Visibility::Teams(teams) => Some(json_text(teams)?),
+    })
 }

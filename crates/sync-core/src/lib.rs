@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod document_cache;
 pub mod ingress;
+pub mod pull;
 pub mod rebuild;
 pub mod recovery;
 pub mod scope;

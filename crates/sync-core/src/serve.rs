@@ -156,8 +156,7 @@ impl<S: SyncStore> SyncServer<S> {
                 .unwrap_or(limits::DEFAULT_PAGE_CHANGES)
                 .clamp(1, limits::DEFAULT_PAGE_CHANGES);
             // What the device pushed (now or in an earlier request) is in the log after its cursor too; it has those.
-            let page = store
-                .pull(&visibility(device), Some(device.id), cursor, limit)
+            let page = crate::pull::pull(store, &visibility(device), Some(device.id), cursor, limit)
                 .await
                 .map_err(Refusal::internal)?;
             for change in page.changes {

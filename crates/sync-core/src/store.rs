@@ -172,6 +172,44 @@ pub struct LogChange {
     pub snapshot: bool,
 }
 
+/// A log entry as stored: an accepted change, with the device that pushed it, or a grant of scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    Change {
+        seq: u64,
+        record_id: Uuid,
+        bytes: Vec<u8>,
+        device_id: Uuid,
+    },
+    Grant {
+        seq: u64,
+        grant: Grant,
+    },
+}
+
+impl LogEntry {
+    pub fn seq(&self) -> u64 {
+        match self {
+            LogEntry::Change { seq, .. } | LogEntry::Grant { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Visible log entries after a cursor, and where the log ended when they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entries {
+    pub entries: Vec<LogEntry>,
+    pub last_seq: u64,
+}
+
+/// A record's latest snapshot: Automerge `save()` of every change of the record up to `covers_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSnapshot {
+    pub record_id: Uuid,
+    pub covers_seq: u64,
+    pub bytes: Vec<u8>,
+}
+
 /// A page of the log after a cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -237,16 +275,29 @@ pub trait SyncStore: Send + Sync + 'static {
     /// The device that pushed the first logged change of this Automerge actor: the device the actor belongs to.
     fn actor_owner(&self, actor: &[u8]) -> impl Future<Output = Result<Option<Uuid>, StorageError>> + Send;
 
-    /// Log entries after `after` visible to `visibility`, at most `limit` log entries' worth of changes (a grant
-    /// counts as one entry and may bring more changes than `limit`). Changes pushed by `except_device` are left
-    /// out (that device has them), but still count as covered, so its cursor moves past them.
-    fn pull(
+    /// The log entries after `after` that `visibility` sees, in log order, at most `limit` of them, with the
+    /// sequence number of the log's last entry read in the same snapshot (so that a cursor moved to it covers
+    /// nothing that had not committed). A change is visible when its record has no task or its task lists one of
+    /// the teams; a grant when it grants one of the teams. A device that sees everything is sent no grants (it
+    /// already has what they grant). The pull policy above this is sync_core::pull.
+    fn entries(
         &self,
         visibility: &Visibility,
-        except_device: Option<Uuid>,
         after: u64,
         limit: u32,
-    ) -> impl Future<Output = Result<Page, StorageError>> + Send;
+    ) -> impl Future<Output = Result<Entries, StorageError>> + Send;
+    /// What a grant at `seq` delivers to `visibility`: every change before it of the task's records (if the task
+    /// still lists one of the teams) or of the one record (if it is still visible), in log order.
+    fn granted(
+        &self,
+        grant: &Grant,
+        seq: u64,
+        visibility: &Visibility,
+    ) -> impl Future<Output = Result<Vec<LogChange>, StorageError>> + Send;
+    /// The sequence number of each record's first logged change, for those of `records` the log holds.
+    fn first_changes(&self, records: &[Uuid]) -> impl Future<Output = Result<Vec<(Uuid, u64)>, StorageError>> + Send;
+    /// The latest snapshot of each of `records` that has one.
+    fn snapshots(&self, records: &[Uuid]) -> impl Future<Output = Result<Vec<RecordSnapshot>, StorageError>> + Send;
     /// The sequence number of the last log entry (0 for an empty log).
     fn last_seq(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
     /// A fingerprint of the log entry at `seq` (None if there is none): a cursor handed out with it is honoured

@@ -24,7 +24,9 @@ pub async fn a_cursor_never_skips_an_entry_committed_later<S: SyncStore>(store: 
         // Pull in small pages until the writers are done and the log's end is reached twice running.
         let mut at_end = 0;
         while at_end < 2 {
-            let page = store.pull(&Visibility::All, None, cursor, 7).await.unwrap();
+            let page = crate::pull::pull(store, &Visibility::All, None, cursor, 7)
+                .await
+                .unwrap();
             assert!(
                 page.cursor >= cursor,
                 "the cursor went back from {cursor} to {}",

@@ -134,7 +134,9 @@ pub fn push(record: RecordRow, changes: &[&[u8]], grants: Vec<Grant>) -> Ingest 
 pub async fn pull_pages(storage: &impl SyncStore, visibility: &Visibility, mut after: u64, limit: u32) -> Vec<Page> {
     let mut pages = Vec::new();
     loop {
-        let page = storage.pull(visibility, None, after, limit).await.unwrap();
+        let page = crate::pull::pull(storage, visibility, None, after, limit)
+            .await
+            .unwrap();
         assert!(
             page.cursor >= after,
             "a cursor never goes back: {} after {after}",

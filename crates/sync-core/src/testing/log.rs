@@ -205,7 +205,7 @@ pub async fn snapshots_stand_in_for_the_changes_they_cover<S: SyncStore>(storage
     assert!(changes.iter().all(|c| !c.snapshot));
     assert_eq!(bytes_of(&changes), vec![b"h2".to_vec(), b"h3".to_vec()]);
     // A page that ends before the snapshot's last change gets changes only: the snapshot would reach past it.
-    let page = storage.pull(&Visibility::All, None, 0, 1).await.unwrap();
+    let page = crate::pull::pull(storage, &Visibility::All, None, 0, 1).await.unwrap();
     assert_eq!(bytes_of(&page.changes), vec![b"h1".to_vec()]);
     assert!(!page.changes[0].snapshot);
 }
@@ -230,14 +230,21 @@ pub async fn data_survives_reopening<B: Backend>(backend: B) {
         .ingest(push(t.clone(), &[b"t1", b"t2"], vec![grant]))
         .await
         .unwrap();
-    let before = storage.pull(&sees(&["alpha"]), None, 0, 100).await.unwrap();
+    let before = crate::pull::pull(storage, &sees(&["alpha"]), None, 0, 100)
+        .await
+        .unwrap();
     let last = storage.last_seq().await.unwrap();
 
     let backend = backend.reopen().await;
     let storage = backend.store();
     assert_eq!(storage.server_id(), server_id);
     assert_eq!(storage.last_seq().await.unwrap(), last);
-    assert_eq!(storage.pull(&sees(&["alpha"]), None, 0, 100).await.unwrap(), before);
+    assert_eq!(
+        crate::pull::pull(storage, &sees(&["alpha"]), None, 0, 100)
+            .await
+            .unwrap(),
+        before
+    );
     assert_eq!(storage.device_for_token(token(1)).await.unwrap(), Some(tablet));
     assert_eq!(storage.record(id(1)).await.unwrap(), Some(t));
     assert_eq!(storage.tasks_covering(id(9)).await.unwrap(), vec![id(1)]);

@@ -11,11 +11,13 @@ mod concurrency;
 mod devices;
 mod fixtures;
 mod log;
+mod primitives;
 mod pull;
 
 pub use concurrency::*;
 pub use devices::*;
 pub use log::*;
+pub use primitives::*;
 pub use pull::*;
 
 use crate::store::SyncStore;
@@ -56,6 +58,8 @@ macro_rules! sync_store_conformance {
             heads_are_kept_and_listed_by_scope,
             cursor_checks_name_their_entry,
             a_writer_belongs_to_the_device_that_first_pushed_it,
+            pull_primitives_answer_as_the_contract_says,
+            records_are_listed_by_type_and_in_log_order,
         );
 
         #[tokio::test]

@@ -32,7 +32,9 @@ pub async fn pull_all_returns_everything_and_pages<S: SyncStore>(storage: &S) {
         .unwrap();
     let last = storage.last_seq().await.unwrap();
 
-    let full = storage.pull(&Visibility::All, None, 0, 100).await.unwrap();
+    let full = crate::pull::pull(storage, &Visibility::All, None, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(
         bytes_of(&full.changes),
         [&b"c1"[..], b"c2", b"c3", b"c4", b"c5"].map(<[u8]>::to_vec)
@@ -65,7 +67,9 @@ pub async fn pull_all_returns_everything_and_pages<S: SyncStore>(storage: &S) {
 
     // Starting in the middle: exactly what follows the cursor.
     let middle = full.changes[2].seq;
-    let rest = storage.pull(&Visibility::All, None, middle, 100).await.unwrap();
+    let rest = crate::pull::pull(storage, &Visibility::All, None, middle, 100)
+        .await
+        .unwrap();
     assert_eq!(rest.changes, full.changes[3..]);
 }
 
@@ -272,7 +276,9 @@ pub async fn grant_record_delivers_the_record_history<S: SyncStore>(storage: &S)
 
 pub async fn idle_pull_returns_nothing<S: SyncStore>(storage: &S) {
     // An empty log.
-    let empty = storage.pull(&sees(&["alpha"]), None, 0, 10).await.unwrap();
+    let empty = crate::pull::pull(storage, &sees(&["alpha"]), None, 0, 10)
+        .await
+        .unwrap();
     assert_eq!(
         empty,
         Page {
@@ -289,7 +295,7 @@ pub async fn idle_pull_returns_nothing<S: SyncStore>(storage: &S) {
         .unwrap();
     for visibility in [Visibility::All, sees(&["alpha"]), sees(&["bravo"])] {
         let (_, cursor) = pull_to_end(storage, &visibility, 0).await;
-        let idle = storage.pull(&visibility, None, cursor, 2).await.unwrap();
+        let idle = crate::pull::pull(storage, &visibility, None, cursor, 2).await.unwrap();
         assert_eq!(
             idle,
             Page {
@@ -329,7 +335,9 @@ pub async fn cursor_moves_past_invisible_entries<S: SyncStore>(storage: &S) {
     let last = storage.last_seq().await.unwrap();
     assert!(last > start);
 
-    let page = storage.pull(&sees(&["alpha"]), None, start, 2).await.unwrap();
+    let page = crate::pull::pull(storage, &sees(&["alpha"]), None, start, 2)
+        .await
+        .unwrap();
     assert_eq!(
         page,
         Page {
@@ -344,7 +352,9 @@ pub async fn cursor_moves_past_invisible_entries<S: SyncStore>(storage: &S) {
         .ingest(push(task(ta, &["alpha"], &[]), &[b"ta2"], vec![]))
         .await
         .unwrap();
-    let next = storage.pull(&sees(&["alpha"]), None, page.cursor, 2).await.unwrap();
+    let next = crate::pull::pull(storage, &sees(&["alpha"]), None, page.cursor, 2)
+        .await
+        .unwrap();
     assert_eq!(bytes_of(&next.changes), [b"ta2".to_vec()]);
     assert_eq!((next.cursor, next.more), (storage.last_seq().await.unwrap(), false));
 }
@@ -358,19 +368,27 @@ pub async fn a_device_is_not_sent_its_own_changes<S: SyncStore>(storage: &S) {
     storage.ingest(theirs).await.unwrap();
     let last = storage.last_seq().await.unwrap();
 
-    let page = storage.pull(&Visibility::All, Some(id(100)), 0, 100).await.unwrap();
+    let page = crate::pull::pull(storage, &Visibility::All, Some(id(100)), 0, 100)
+        .await
+        .unwrap();
     assert_eq!(bytes_of(&page.changes), [b"t1".to_vec()]);
     assert_eq!(
         (page.cursor, page.more),
         (last, false),
         "its own changes are covered, not sent"
     );
-    let page = storage.pull(&sees(&["alpha"]), Some(id(200)), 0, 100).await.unwrap();
+    let page = crate::pull::pull(storage, &sees(&["alpha"]), Some(id(200)), 0, 100)
+        .await
+        .unwrap();
     assert_eq!(bytes_of(&page.changes), [b"m1".to_vec(), b"m2".to_vec()]);
     // Paging counts the skipped entries: a page of two that holds only the device's own changes still advances.
-    let page = storage.pull(&Visibility::All, Some(id(100)), 0, 2).await.unwrap();
+    let page = crate::pull::pull(storage, &Visibility::All, Some(id(100)), 0, 2)
+        .await
+        .unwrap();
     assert!(page.changes.is_empty() && page.more && page.cursor > 0, "{page:?}");
-    let everything = storage.pull(&Visibility::All, None, 0, 100).await.unwrap();
+    let everything = crate::pull::pull(storage, &Visibility::All, None, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(everything.changes.len(), 3);
 }
 
