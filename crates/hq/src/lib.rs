@@ -11,5 +11,7 @@ pub mod map;
 pub mod quality;
 pub mod read_model;
 pub mod statistics;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use read_model::HqReadModel;
