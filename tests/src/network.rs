@@ -1,9 +1,10 @@
-//! An in-memory network: device stores and a server joined without sockets, for tests of many devices and many
-//! partitions. Each exchange hands a device's request straight to sync_core's `serve` and its response back to
+//! An in-memory network: device stores and one or more servers joined without sockets, for tests of many devices
+//! and many partitions. Each exchange hands a device's request straight to sync_core's `serve` and its response back to
 //! the device's sync loop, as HTTP would, unless the scheduler cuts, drops, duplicates or replays it.
 //!
-//! Everything else is real: each device is a client-core store on its own SQLite file, the server is a
-//! `SyncServer` on the embedded SQLite backend, and every push goes through validation at ingress. Files live in
+//! Everything else is real: each device is a client-core store on its own SQLite file, each server is a
+//! `SyncServer` on the embedded SQLite backend (a device talks to the one it was enrolled with; servers do not
+//! talk to each other until the base camp's relay joins them), and every push goes through validation at ingress. Files live in
 //! /dev/shm when the machine has it, so that thousands of schedules spend their time in sync, not in fsync.
 //!
 //! Deterministic for a seed: the faults are drawn from a seeded generator and the server's clock is the number of
@@ -38,17 +39,19 @@ pub struct Faults {
 #[derive(Debug)]
 pub struct Node {
     pub store: Store,
-    /// The device as the server enrolled it.
+    /// The device as its server enrolled it.
     pub device: Device,
+    /// The server it syncs with (an index into [`Network::servers`]).
+    pub server: usize,
     /// Cut off from the server: every exchange fails as a lost connection.
     pub partitioned: bool,
 }
 
-/// Device stores and one server joined in memory.
+/// Device stores and servers joined in memory.
 #[derive(Debug)]
 pub struct Network {
     pub nodes: Vec<Node>,
-    pub server: SyncServer<SqliteStorage>,
+    pub servers: Vec<SyncServer<SqliteStorage>>,
     pub faults: Faults,
     runtime: tokio::runtime::Runtime,
     rng: ChaCha8Rng,
@@ -61,7 +64,7 @@ pub struct Network {
 }
 
 impl Network {
-    /// A network with an empty server and no devices; `seed` decides every fault.
+    /// A network with one empty server and no devices; `seed` decides every fault.
     pub fn new(seed: u64) -> Network {
         let shm = std::path::Path::new("/dev/shm");
         let dir = if shm.is_dir() {
@@ -69,14 +72,13 @@ impl Network {
         } else {
             tempfile::tempdir().unwrap()
         };
-        let storage = SqliteStorage::open(&dir.path().join("server")).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        Network {
+        let mut network = Network {
             nodes: Vec::new(),
-            server: SyncServer::new(storage, domain::Programme::default()),
+            servers: Vec::new(),
             faults: Faults::default(),
             runtime,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -84,11 +86,27 @@ impl Network {
             exchanges: 0,
             trace: Vec::new(),
             dir,
-        }
+        };
+        network.add_server();
+        network
     }
 
-    /// Enrols a new device with `role` and `teams` at the server and gives it a store; returns its index.
+    /// Another empty server, with a data directory of its own; returns its index.
+    pub fn add_server(&mut self) -> usize {
+        let data_dir = self.dir.path().join(format!("server-{}", self.servers.len()));
+        let storage = SqliteStorage::open(&data_dir).unwrap();
+        self.servers
+            .push(SyncServer::new(storage, domain::Programme::default()));
+        self.servers.len() - 1
+    }
+
+    /// Enrols a new device with `role` and `teams` at the first server and gives it a store; returns its index.
     pub fn add_device(&mut self, name: &str, role: DeviceRole, teams: &[&str]) -> usize {
+        self.add_device_on(0, name, role, teams)
+    }
+
+    /// Enrols a new device with `role` and `teams` at server `server` and gives it a store; returns its index.
+    pub fn add_device_on(&mut self, server: usize, name: &str, role: DeviceRole, teams: &[&str]) -> usize {
         let device = Device {
             id: Uuid::now_v7(),
             name: name.to_string(),
@@ -102,7 +120,9 @@ impl Network {
             device: device.clone(),
             token_hash,
         };
-        self.runtime.block_on(self.server.store.add_device(new)).unwrap();
+        self.runtime
+            .block_on(self.servers[server].store.add_device(new))
+            .unwrap();
         let path = self.dir.path().join(format!("{name}.db"));
         let store = crate::store(&path, name, &format!("{name} user"));
         store
@@ -116,6 +136,7 @@ impl Network {
         self.nodes.push(Node {
             store,
             device,
+            server,
             partitioned: false,
         });
         self.nodes.len() - 1
@@ -141,7 +162,7 @@ impl Network {
     pub fn sync(&mut self, i: usize) -> Result<SyncReport, SyncError> {
         let Network {
             nodes,
-            server,
+            servers,
             faults,
             runtime,
             rng,
@@ -151,7 +172,7 @@ impl Network {
             ..
         } = self;
         let node = &mut nodes[i];
-        let (device, partitioned) = (&node.device, node.partitioned);
+        let (device, partitioned, server) = (&node.device, node.partitioned, &servers[node.server]);
         let name = device.name.clone();
         let result = node.store.sync_with(
             |request: &SyncRequest| -> Result<SyncResponse, TransportError> {
@@ -211,9 +232,10 @@ impl Network {
         let (i, request) = self.delayed.swap_remove(k);
         self.exchanges += 1;
         let now = clock(self.exchanges);
+        let node = &self.nodes[i];
         let outcome = self
             .runtime
-            .block_on(self.server.serve(&self.nodes[i].device, request, now));
+            .block_on(self.servers[node.server].serve(&node.device, request, now));
         let name = &self.nodes[i].device.name;
         self.trace.push(match outcome {
             Ok(r) => format!(
@@ -252,14 +274,17 @@ impl Network {
         panic!("the network did not settle in {rounds} rounds");
     }
 
-    /// The server's row of a record, if it holds one.
-    pub fn server_record(&self, id: Uuid) -> Option<sync_core::store::RecordRow> {
-        self.runtime.block_on(self.server.store.record(id)).unwrap()
+    /// Server `server`'s row of a record, if it holds one.
+    pub fn server_record(&self, server: usize, id: Uuid) -> Option<sync_core::store::RecordRow> {
+        self.runtime.block_on(self.servers[server].store.record(id)).unwrap()
     }
 
-    /// How many changes the server refused (kept in its quarantine).
-    pub fn quarantined(&self) -> usize {
-        self.runtime.block_on(self.server.store.quarantined()).unwrap().len()
+    /// How many changes server `server` refused (kept in its quarantine).
+    pub fn quarantined(&self, server: usize) -> usize {
+        self.runtime
+            .block_on(self.servers[server].store.quarantined())
+            .unwrap()
+            .len()
     }
 }
 

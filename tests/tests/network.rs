@@ -60,7 +60,7 @@ fn three_devices_syncing_in_different_orders_converge_with_conflicts_visible() {
         assert!(node.store.sync_status().unwrap().unacknowledged.is_empty());
     }
     for id in created {
-        assert!(net.server_record(id).is_some(), "the server holds {id}");
+        assert!(net.server_record(0, id).is_some(), "the server holds {id}");
     }
 }
 
@@ -156,11 +156,11 @@ fn schedule(net: &mut Network, seed: u64) -> Result<(), String> {
             ));
         }
     }
-    if let Some(id) = created.iter().find(|id| net.server_record(**id).is_none()) {
+    if let Some(id) = created.iter().find(|id| net.server_record(0, **id).is_none()) {
         return Err(format!("the server lacks {id}"));
     }
-    if net.quarantined() > 0 {
-        return Err(format!("the server quarantined {} changes", net.quarantined()));
+    if net.quarantined(0) > 0 {
+        return Err(format!("the server quarantined {} changes", net.quarantined(0)));
     }
     Ok(())
 }
@@ -193,4 +193,28 @@ fn random_schedules_of_partitions_and_faults_converge_without_losing_a_record() 
         "{count} schedules from seed {first} in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Two servers on one network (two camps not yet joined by a relay): each device converges with the devices of
+/// its own server, and nothing of one server's devices reaches the other's.
+#[test]
+fn devices_of_two_servers_converge_each_with_their_own() {
+    let mut net = Network::new(2);
+    let camp = net.add_server();
+    let a = net.add_device("camp-0-a", DeviceRole::Supervisor, &[TEAM]);
+    let b = net.add_device("camp-0-b", DeviceRole::Supervisor, &[TEAM]);
+    let c = net.add_device_on(camp, "camp-1-c", DeviceRole::Supervisor, &[TEAM]);
+    let (task, _, _) = day_of_work(&mut net.nodes[a].store);
+    day_of_work(&mut net.nodes[c].store);
+    for i in [a, b, c, a, b, c] {
+        sync_ok(&mut net, i);
+    }
+    assert_eq!(visible_state(&net.nodes[a].store), visible_state(&net.nodes[b].store));
+    assert_eq!(net.nodes[b].store.count().unwrap(), 3);
+    assert_eq!(
+        net.nodes[c].store.count().unwrap(),
+        3,
+        "camp 1 has its own day of work only"
+    );
+    assert!(net.server_record(0, task).is_some() && net.server_record(camp, task).is_none());
 }

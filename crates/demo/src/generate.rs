@@ -494,7 +494,7 @@ mod tests {
     #[test]
     fn documents_read_back_as_the_generated_records() {
         let dataset = generate(&scenario(1));
-        let plan = crate::documents::plan(&dataset).expect("plan");
+        let plan = crate::push_plan::plan(&dataset).expect("plan");
         assert_eq!(plan.records, dataset.record_count());
         assert_eq!(
             plan.entries.first().map(|e| e.record_type),

@@ -5,21 +5,21 @@
 //! - [`scenario`]: what to generate (a [`Scale`], the seed, `today`);
 //! - [`generate`]: the records (deterministic for a scenario), grouped by team: the independent truth a test
 //!   compares a server with;
-//! - [`documents`]: records → Automerge documents (`domain::document`) → changes in push order;
+//! - [`push_plan`]: records → Automerge documents (`domain::document`) → changes in push order;
 //! - [`push`]: enrolling the demo's devices and pushing over HTTP, checking every answer.
 
-pub mod documents;
 mod fieldwork;
 pub mod generate;
 pub mod geography;
 mod ground;
 pub mod people;
 pub mod push;
+pub mod push_plan;
 pub mod scenario;
 
-pub use documents::{PushPlan, RecordChanges, plan};
 pub use generate::{Author, Dataset, DemoDevice, History, TeamData, Version, generate};
 pub use push::{DemoError, Enrolment, Progress, PushReport, Refused, enrol, ensure_empty, push, push_in_background};
+pub use push_plan::{PushPlan, RecordChanges, plan};
 pub use scenario::{Scale, Scenario};
 
 use std::io::Write;

@@ -7,8 +7,8 @@
 //! caller runs it with `tokio::task::spawn_blocking`, which keeps the runtime free to serve those very requests
 //! when the server runs in the same process.
 
-use super::documents::{PushPlan, RecordChanges};
 use super::generate::{Author, Dataset};
+use crate::push_plan::{PushPlan, RecordChanges};
 use chrono::{DateTime, Utc};
 use domain::Issue;
 use protocol::{PushedChanges, SyncRequest};
@@ -298,7 +298,7 @@ pub async fn push_in_background(
     progress: impl FnMut(Progress) + Send + 'static,
 ) -> Result<PushReport, DemoError> {
     tokio::task::spawn_blocking(move || {
-        let plan = crate::documents::plan(&dataset)?;
+        let plan = crate::push_plan::plan(&dataset)?;
         push(&server_url, &enrolment, &plan, progress)
     })
     .await

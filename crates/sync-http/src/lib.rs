@@ -119,3 +119,61 @@ impl HttpTransport {
         protocol::decode(&bytes).map_err(|e| TransportError::Protocol(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `https://` is spoken: a server that is not there is a connection refused, not "TLS required, but
+    /// transport is unsecured" (what a build without a TLS provider says before it even connects).
+    #[test]
+    fn an_https_server_is_dialled_with_tls() {
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let transport = HttpTransport::new(&format!("https://127.0.0.1:{port}/"), "token");
+        assert_eq!(transport.endpoint(), format!("https://127.0.0.1:{port}/v1/sync"));
+        match transport.send(&SyncRequest::new(0, None)) {
+            Err(TransportError::Network { reason, .. }) => {
+                let reason = reason.to_lowercase();
+                assert!(
+                    !reason.contains("tls required") && !reason.contains("unsecured"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected a network error, got {other:?}"),
+        }
+    }
+
+    /// A plain-HTTP server that answers with something other than a fieldsync error (a proxy's page) is reported
+    /// with its status, and the code `Unknown`.
+    #[test]
+    fn a_foreign_error_page_is_reported_with_its_status() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = [0; 4096];
+            let _ = stream.read(&mut request);
+            let body = "<html>captive portal</html>";
+            let answer = format!(
+                "HTTP/1.1 502 Bad Gateway\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).expect("answer");
+        });
+        let transport = HttpTransport::new(&format!("http://{address}"), "token");
+        match transport.send(&SyncRequest::new(0, None)) {
+            Err(TransportError::Server { status, code, message }) => {
+                assert_eq!((status, code), (502, ErrorCode::Unknown));
+                assert!(message.contains("captive portal"), "{message}");
+            }
+            other => panic!("expected the server's error, got {other:?}"),
+        }
+        server.join().expect("server thread");
+        assert!(transport.bytes_sent() > 0 && transport.bytes_received() > 0);
+    }
+}
