@@ -1,8 +1,9 @@
 //! Syncing with a server (protocol v1): push the outbox, pull what is new after the cursor, page by page.
 //!
-//! The loop does no IO of its own: it is given a `send` function (the HTTP transport in `http.rs`, or anything
-//! else that delivers a request and returns the server's answer). Each page is applied in one transaction with
-//! its cursor, so a sync cut off at any point resumes where it stopped, and a retried page is harmless.
+//! The conversation is protocol::session's; this store is its replica: it makes each request from its outbox and
+//! cursor, and applies each answer in one transaction with its cursor, so a sync cut off at any point resumes
+//! where it stopped, and a retried page is harmless. It is given a `send` function (crates/sync-http through
+//! `http.rs`, or anything else that delivers a request and returns the server's answer).
 
 use crate::error::StoreError;
 use crate::exchange::DocumentChanges as LocalChanges;

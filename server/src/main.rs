@@ -1,5 +1,5 @@
 //! `fieldsync-server`: serve the sync protocol on an embedded SQLite data directory, enrol devices, review
-//! quarantine. `main` alone picks the storage backend.
+//! quarantine. `main` opens the storage backend and hands it to the command (commands/).
 
 /// `println!` that ends the program quietly when standard output is closed (`fieldsync-server device list | head`)
 /// instead of panicking as `println!` does: the reader has had what it wanted. Any other failure to write is an

@@ -3,7 +3,7 @@
 //!
 //! The data directory holds the small demo programme, pushed through the real sync protocol, and 500,000 worked
 //! areas and 500,000 finds more: copies of the demo's, each moved to its own place, written through the server's
-//! own storage path (`Storage::append`: the change log, `records` and the layer tables, in batches of 1,000 as
+//! own storage path (`SyncStore::append`: the change log, `records` and the layer tables, in batches of 1,000 as
 //! ingest writes them), skipping only HTTP and validation, which benches/sync.rs measures. Filling takes minutes,
 //! so the directory is kept in `target/bench-data/` and reused by the next run.
 //!
@@ -297,7 +297,7 @@ fn bench_data(records: usize) -> PathBuf {
     runtime.block_on(fill(&data, records));
     std::fs::write(data.join("filled"), b"").unwrap();
     println!(
-        "stored {records} more worked areas and finds through Storage::append in {:.1} s",
+        "stored {records} more worked areas and finds through SyncStore::append in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     data

@@ -1,5 +1,5 @@
-//! HQ's statistics with 1,000,000 worked areas and finds stored: the time `Storage::totals` (the dashboard's
-//! headline) and `Storage::statistics` take, for the whole dataset and for one team over one month (`cargo bench -p tests --bench hq_statistics`).
+//! HQ's statistics with 1,000,000 worked areas and finds stored: the time `HqReadModel::totals` (the dashboard's
+//! headline) and `HqReadModel::statistics` take, for the whole dataset and for one team over one month (`cargo bench -p tests --bench hq_statistics`).
 //!
 //! The rows go straight into the materialized tables with SQL (500,000 worked areas, 500,000 finds, their daily
 //! reports and tasks), not through sync: this measures the query HQ's dashboard runs, not ingest (benches/sync.rs

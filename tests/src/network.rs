@@ -1,6 +1,7 @@
 //! An in-memory network: device stores and one or more servers joined without sockets, for tests of many devices
-//! and many partitions. Each exchange hands a device's request straight to sync_core's `serve` and its response back to
-//! the device's sync loop, as HTTP would, unless the scheduler cuts, drops, duplicates or replays it.
+//! and many partitions. Each exchange hands a device's request straight to sync_core's `serve` and its response
+//! back to the device's sync loop (no HTTP in between: no bearer token, no CBOR + zstd, no body limit), unless the
+//! scheduler cuts, drops, duplicates or replays it.
 //!
 //! Everything else is real: each device is a client-core store on its own SQLite file, each server is a
 //! `SyncServer` on the embedded SQLite backend (a device talks to the one it was enrolled with; servers do not
@@ -147,11 +148,6 @@ impl Network {
         self.rng.random_range(0..n)
     }
 
-    /// True with probability `p`, from the schedule's generator.
-    pub fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.rng.random_bool(p.min(1.0))
-    }
-
     /// A fresh record id from the schedule's generator (version 7 layout, so ids sort as they would).
     pub fn record_id(&mut self) -> Uuid {
         let bits: u128 = self.rng.random();
@@ -199,6 +195,7 @@ impl Network {
                     response = runtime.block_on(server.serve(device, request.clone(), now));
                 }
                 let response = response.map_err(|refusal| TransportError::Server {
+                    // No HTTP in between, so no status: the code is what a device acts on.
                     status: 0,
                     code: refusal.code,
                     message: refusal.message,

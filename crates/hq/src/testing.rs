@@ -1,5 +1,5 @@
 //! HQ's read model's conformance suite, public behind the `testing` feature so that every backend runs the same
-//! checks (crates/store-sqlite/tests/hq_read_model_conformance.rs, and PostgreSQL's beside it).
+//! checks (crates/store-sqlite/tests/hq_read_model_conformance.rs; a PostgreSQL backend's beside it).
 //!
 //! A backend implements [`Backend`] (a fresh store keeping both contracts: the records go in through the sync
 //! store's `ingest`, as ingress puts them, with their layer rows) and calls

@@ -1,7 +1,7 @@
 //! The device side of sync, sans-IO: which request to make next, what a response means, and when to stop.
 //!
-//! A [`Replica`] is whatever keeps a copy of the records and an outbox (client-core's store; a base camp's
-//! relay, whose replica is the server's own storage). It makes requests from what it holds and applies answers;
+//! A [`Replica`] is whatever keeps a copy of the records and an outbox (client-core's store; next, a base
+//! camp's relay, whose replica will be the server's own storage). It makes requests from what it holds and applies answers;
 //! [`run`] drives the conversation over any `send` (HTTP, the tests' in-memory network) and decides the rest: a
 //! server that does not know the cursor is reconciled with once, pages are pulled until the server has no
 //! more, and the outbox is pushed again while pushes make progress.

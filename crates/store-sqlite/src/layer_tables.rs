@@ -69,7 +69,7 @@ fn create_sql(record_type: RecordType, layer: &Layer) -> String {
         "CREATE INDEX {table}_by_supersedes_id ON {table} (supersedes_id) WHERE supersedes_id IS NOT NULL;\n"
     ));
     // The dashboard's totals read only these columns: a covering index, grouped in its order, is scanned instead
-    // of the table's far wider rows (see sqlite_statistics::totals).
+    // of the table's far wider rows (see crate::statistics::totals).
     let totals = match record_type {
         RecordType::WorkedArea => {
             Some("outcome, technical_asset, void, superseded_by, date_of_information, task_id, review, area_m2")

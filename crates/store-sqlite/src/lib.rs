@@ -27,7 +27,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sync_core::store::StorageError;
 use uuid::Uuid;
 
+/// The database's file name in the data directory.
 pub(crate) const FILE_NAME: &str = "fieldsync-server.db";
+
+/// The server's storage in one SQLite file, keeping the sync store and HQ's read model. Cheap to clone: clones
+/// share the connection.
 #[derive(Clone)]
 pub struct SqliteStorage {
     conn: Arc<Mutex<Connection>>,
@@ -177,7 +181,7 @@ fn configure(conn: &Connection) -> Result<(), Error> {
     // once both run on one connection.
     conn.set_prepared_statement_cache_capacity(64);
     // Keep one plan per statement whatever the bound values: the pull plans are chosen to be index-driven and
-    // must stay so (see the plan test below).
+    // must stay so (see `pull_queries_are_index_driven` in tests.rs).
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }

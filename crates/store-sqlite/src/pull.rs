@@ -153,7 +153,11 @@ impl Entry {
             "change" => LogEntry::Change {
                 seq,
                 record_id: record_id(self.record_id.as_ref())?,
-                device_id: parse_uuid(self.device_id.as_deref().ok_or_else(damaged)?, "device id")?,
+                device_id: self
+                    .device_id
+                    .as_deref()
+                    .map(|d| parse_uuid(d, "device id"))
+                    .transpose()?,
                 bytes: self.bytes.ok_or_else(damaged)?,
             },
             "grant_task" => LogEntry::Grant {

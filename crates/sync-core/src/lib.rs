@@ -1,7 +1,7 @@
 //! The server's side of sync. A backend keeps the [`store::SyncStore`] contract; everything here is written once
 //! above it: validation at ingress, scope, device tokens, recovery after a restore, rebuilding derived data from
 //! the log, and [`serve`], which turns one authenticated request into its response with no IO of its own, so
-//! that an HTTP adapter, a base camp's relay and the tests' in-memory network all serve sync the same way.
+//! that the HTTP adapter and the tests' in-memory network (and, next, a base camp's relay) serve sync alike.
 //!
 //! **Architecture invariant:** nothing here knows HTTP or SQL; time and the authenticated device are passed in.
 

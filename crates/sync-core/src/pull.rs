@@ -38,7 +38,7 @@ pub async fn pull<S: SyncStore>(
     let mut changes = BTreeMap::new();
     for entry in entries {
         match entry {
-            LogEntry::Change { device_id, .. } if Some(device_id) == except_device => {}
+            LogEntry::Change { device_id, .. } if device_id.is_some() && device_id == except_device => {}
             LogEntry::Change {
                 seq, record_id, bytes, ..
             } => {

@@ -1,6 +1,6 @@
 //! Serving one sync request: it pushes a device's changes and pulls what is new in its scope (docs/protocol.md).
 //! Sans-IO: the caller authenticates the device, decodes the request and encodes the response; an HTTP adapter,
-//! a relay and the tests' in-memory network call [`SyncServer::serve`] alike.
+//! the tests' in-memory network (and, next, a base camp's relay) call [`SyncServer::serve`] alike.
 
 use crate::auth::{AuthError, authenticate};
 use crate::document_cache::{DEFAULT_CAPACITY, DocumentCache};

@@ -179,7 +179,8 @@ pub enum LogEntry {
         seq: u64,
         record_id: Uuid,
         bytes: Vec<u8>,
-        device_id: Uuid,
+        /// The device that pushed it; None for a change logged before the log kept its pusher.
+        device_id: Option<Uuid>,
     },
     Grant {
         seq: u64,

@@ -1,6 +1,6 @@
 //! The HTTP client of the sync protocol: one POST to `/v1/sync` per exchange, the body a zstd-compressed CBOR
 //! message (docs/protocol.md). Blocking (ureq), with rustls for `https://` servers, so that a tablet app, the
-//! demo and a base camp's relay talk to a server in one way.
+//! demo (and, next, a base camp's relay) talk to a server in one way.
 //!
 //! It knows nothing of what a device keeps: it sends a request and returns the answer, or says why there is none.
 

@@ -1,5 +1,5 @@
 //! One file per `fieldsync-server` command. Each takes the opened storage and the settings it needs and prints
-//! with [`outln`](crate::outln).
+//! with `outln!` (main.rs).
 
 pub mod demo;
 pub mod device;

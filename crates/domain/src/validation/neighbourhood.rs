@@ -1,8 +1,9 @@
 //! Gathering a record's neighbourhood: the records validation reads besides the record itself ([`Related`]).
 //!
 //! One definition for every place that validates: the device store, validation at ingress, HQ's data-quality
-//! report and the rules' own tests. That is what makes their issues agree. Each place holds its records its own
-//! way, so it answers three questions (a [`RecordSource`]); what to ask, in which order, and what to keep is
+//! report and the rules' own tests, so that they gather alike. Each place holds its records its own way, so it
+//! answers three questions (a [`RecordSource`], or its own loop over [`Gathering`]) and says which of its records
+//! are live (HQ's report also leaves out superseded ones); what to ask, in which order, and what to keep is
 //! decided here.
 //!
 //! Sans-IO: [`Gathering`] says what it needs next and is handed the answer, so a source that must wait (the

@@ -1,6 +1,6 @@
 //! HQ's data-quality report over the stored records: each task with its records and the hazard areas it covers,
-//! one task at a time (memory stays that of the largest task), through [`findings`] (the findings of one task, pure); then the hazard areas no
-//! task covers, alone. A hazard area covered by several tasks is reported once.
+//! one task at a time (memory stays that of the largest task), through [`findings`] (the findings of one task,
+//! pure); then the hazard areas no task covers, alone. A hazard area covered by several tasks is reported once.
 
 mod findings;
 

@@ -1,5 +1,5 @@
 //! The sync store's conformance suite, public behind the `testing` feature so that every backend runs the same
-//! checks (crates/store-sqlite/tests/sync_store_conformance.rs, and PostgreSQL's beside it).
+//! checks (crates/store-sqlite/tests/sync_store_conformance.rs; a PostgreSQL backend's beside it).
 //!
 //! Each check is an `async fn` generic over [`SyncStore`](crate::store::SyncStore) that starts from an empty
 //! store and panics, naming what broke, when the backend breaks the contract. A backend implements [`Backend`]

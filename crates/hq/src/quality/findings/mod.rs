@@ -22,7 +22,7 @@ use uuid::Uuid;
 pub const STUCK_IN_REVIEW_DAYS: i64 = 7;
 
 /// One record as the server stores it: the record, the warnings stored with it when it was last validated, and what
-/// the server read off its document (see `storage::RecordRow`).
+/// the server read off its document (see `sync_core::store::RecordRow`).
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
     pub record: Record,
