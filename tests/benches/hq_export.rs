@@ -17,7 +17,7 @@
 //! FIELDSYNC_BENCH_RECORDS=N sets worked areas and finds (N/2 each) for a quicker look.
 #![allow(clippy::unwrap_used)]
 
-use domain::document::{self, Authorship};
+use domain::document::Authorship;
 use domain::geometry::AreaShape;
 use domain::records::RecordBody;
 use domain::{Record, RecordType};
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use store_sqlite::SqliteStorage;
-use sync_core::store::{Batch, Ingest, NewChange, SyncStore};
+use sync_core::store::{Batch, SyncStore};
 use tests::ServerProcess;
 use uuid::Uuid;
 
@@ -328,21 +328,12 @@ async fn fill(data: &Path, records: usize) {
             moved(&mut record, (round % 50.0) * 0.0035, (round / 50.0).floor() * 0.0027);
             record.meta.id = Uuid::from_u128(((record_type as u128) << 64) | (i as u128 + 1));
             record.meta.label = format!("{}-{i}", record.meta.label);
-            let (doc, change) = document::create(&record, actor.clone(), &author, 1_780_000_000).unwrap();
-            let hash = change.hash().0;
-            batch.ingests.push(Ingest {
-                record: sync_core::ingress::row_of(&record, vec![], vec![], &doc),
-                changes: vec![NewChange {
-                    hash,
-                    bytes: change.raw_bytes().to_vec(),
-                    actor: change.actor_id().to_bytes().to_vec(),
-                }],
-                device_id: author.device_id,
-                received_at: chrono::Utc::now(),
-                grants: vec![],
-                snapshot: None,
-                feature: Some(layers::feature(&record)),
-            });
+            batch.ingests.push(sync_core::testing::ingest_of_new_record(
+                &record,
+                actor.clone(),
+                &author,
+                1_780_000_000,
+            ));
             if batch.ingests.len() == 1_000 {
                 storage.append(std::mem::take(&mut batch)).await.unwrap();
             }

@@ -9,11 +9,11 @@
 use crate::HqReadModel;
 use crate::export::{ExportRequest, Format};
 use crate::statistics::{Filter, ReviewFilter};
-use domain::document::{self, Authorship};
+use domain::document::Authorship;
 use domain::{Record, RecordType};
 use serde_json::{Value, json};
 use std::future::Future;
-use sync_core::store::{Ingest, NewChange, SyncStore};
+use sync_core::store::SyncStore;
 use uuid::Uuid;
 
 /// A backend under test.
@@ -100,20 +100,7 @@ async fn store_record<S: SyncStore>(store: &S, value: Value) {
         action: "create".into(),
     };
     let actor = automerge::ActorId::from(author.device_id.as_bytes());
-    let (doc, change) = document::create(&record, actor, &author, 1_780_000_000).unwrap();
-    let ingest = Ingest {
-        record: sync_core::ingress::row_of(&record, vec![], vec![], &doc),
-        changes: vec![NewChange {
-            hash: change.hash().0,
-            bytes: change.raw_bytes().to_vec(),
-            actor: change.actor_id().to_bytes().to_vec(),
-        }],
-        device_id: author.device_id,
-        received_at: chrono::Utc::now(),
-        grants: vec![],
-        snapshot: None,
-        feature: Some(layers::feature(&record)),
-    };
+    let ingest = sync_core::testing::ingest_of_new_record(&record, actor, &author, 1_780_000_000);
     store.ingest(ingest).await.unwrap();
 }
 

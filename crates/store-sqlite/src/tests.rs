@@ -6,7 +6,6 @@ use crate::SqliteStorage;
 use crate::migrate::*;
 use crate::pull::*;
 use crate::rows::*;
-use chrono::Utc;
 use domain::Record;
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
@@ -22,20 +21,7 @@ async fn layer_tables_follow_each_ingest_and_are_rebuilt_when_their_layout_chang
     let storage = SqliteStorage::open(dir.path()).unwrap();
     let json: serde_json::Value = serde_json::from_str(include_str!("../../../docs/examples/find.json")).unwrap();
     let find = Record::from_json(json, Uuid::now_v7()).unwrap();
-    let (doc, change) = domain::document::create(&find, automerge::ActorId::random(), &author(), 1_000).unwrap();
-    let ingest = Ingest {
-        record: sync_core::ingress::row_of(&find, vec![], vec![], &doc),
-        changes: vec![NewChange {
-            hash: change.hash().0,
-            bytes: change.raw_bytes().to_vec(),
-            actor: change.actor_id().to_bytes().to_vec(),
-        }],
-        device_id: Uuid::now_v7(),
-        received_at: Utc::now(),
-        grants: vec![],
-        snapshot: None,
-        feature: Some(layers::feature(&find)),
-    };
+    let ingest = sync_core::testing::ingest_of_new_record(&find, automerge::ActorId::random(), &author(), 1_000);
     storage.ingest(ingest).await.unwrap();
     drop(storage);
 

@@ -220,10 +220,7 @@ async fn prepare<S: Backend, Q>(
 fn json<T: serde::Serialize>(result: Result<T, StorageError>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
-        Err(e) => {
-            tracing::error!("hq: {e}");
-            error(ErrorCode::Internal, format!("the server's storage failed: {e}"))
-        }
+        Err(e) => error_response(Refusal::internal(e)),
     }
 }
 

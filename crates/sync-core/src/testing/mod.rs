@@ -20,8 +20,30 @@ pub use log::*;
 pub use primitives::*;
 pub use pull::*;
 
-use crate::store::SyncStore;
+use crate::store::{Ingest, NewChange, SyncStore};
+use domain::Record;
+use domain::document::{self, Authorship};
 use std::future::Future;
+
+/// What ingress appends for `record` created in one change by `author`'s device as `actor`, at `time` (Unix
+/// seconds): the change, the record's row and its layer row. For tests and benchmarks that store records without
+/// a sync request.
+pub fn ingest_of_new_record(record: &Record, actor: automerge::ActorId, author: &Authorship, time: i64) -> Ingest {
+    let (doc, change) = document::create(record, actor, author, time).unwrap();
+    Ingest {
+        record: crate::ingress::row_of(record, vec![], vec![], &doc),
+        changes: vec![NewChange {
+            hash: change.hash().0,
+            bytes: change.raw_bytes().to_vec(),
+            actor: change.actor_id().to_bytes().to_vec(),
+        }],
+        device_id: author.device_id,
+        received_at: chrono::Utc::now(),
+        grants: vec![],
+        snapshot: None,
+        feature: Some(layers::feature(record)),
+    }
+}
 
 /// A backend under test.
 pub trait Backend: Sized {
