@@ -10,7 +10,6 @@
 use super::generate::{Author, Dataset};
 use crate::push_plan::{PushPlan, RecordChanges};
 use chrono::{DateTime, Utc};
-use domain::Issue;
 use protocol::{PushedChanges, SyncRequest};
 use serde_bytes::ByteBuf;
 use std::collections::BTreeMap;
@@ -172,8 +171,6 @@ pub struct PushReport {
     pub requests: usize,
     pub records: usize,
     pub changes: usize,
-    /// Validation warnings on accepted records (a real programme's data has some; they never block).
-    pub warnings: Vec<Issue>,
     pub bytes_sent: u64,
     pub elapsed: Duration,
 }
@@ -246,7 +243,6 @@ pub fn push(
                 accepted: response.accepted,
             });
         }
-        report.warnings.extend(response.warnings);
         *cursor = Cursor {
             cursor: response.cursor,
             server_id: Some(response.server_id),

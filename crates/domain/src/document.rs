@@ -188,8 +188,9 @@ pub fn creator_actor(doc: &Automerge) -> Option<ActorId> {
 /// value took effect, not the record's last edit: for `review`, when the record was submitted, returned or approved.
 pub fn set_at(doc: &Automerge, field: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let (_, op) = doc.get(ROOT, field).ok()??;
-    let change = doc.get_change_by_hash(&doc.hash_for_opid(&op)?)?;
-    chrono::DateTime::from_timestamp(change.timestamp(), 0)
+    // The change's metadata is enough: get_change_by_hash would encode the whole change.
+    let change = doc.get_change_meta_by_hash(&doc.hash_for_opid(&op)?)?;
+    chrono::DateTime::from_timestamp(change.timestamp, 0)
 }
 
 /// The change that wrote the winning value of a root field (None when the field was never set): for `review`, the

@@ -105,7 +105,11 @@ pub struct SyncResponse {
     pub accepted: u64,
     /// Pushed changes the server did not accept, each with the reason. Refused ones are kept in quarantine.
     pub rejected: Vec<Rejection>,
-    /// Warnings found on accepted records (stored with them; a supervisor accepts them before approval).
+    /// Sent empty by this server: a device validates every record it holds with the same rules (crates/domain)
+    /// and knows its warnings already, so repeating them cost about 16 bytes a record for nothing. The server keeps
+    /// its own findings with each record, where review and HQ's quality report read them. Kept in the message so
+    /// that devices of every version still read the response.
+    #[serde(default)]
     pub warnings: Vec<domain::Issue>,
     /// Changes in the device's scope after its cursor, in server order.
     pub pull: Vec<DocumentChanges>,

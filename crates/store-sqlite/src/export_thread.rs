@@ -87,14 +87,25 @@ mod tests {
             move || log.lock().expect("log").push(what)
         };
         let (ran, left) = (note(&log, "first ran"), note(&log, "first abandoned"));
-        let first = thread.run(
-            move || {
-                gate.recv().expect("released");
-                ran();
-                Ok(())
-            },
-            left,
-        );
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let export = thread.clone();
+        let first = tokio::spawn(async move {
+            export
+                .run(
+                    move || {
+                        let _ = started.send(());
+                        gate.recv().expect("released");
+                        ran();
+                        Ok(())
+                    },
+                    left,
+                )
+                .await
+        });
+        // The first caller hangs up while its export runs (not before it starts: that case is the second's).
+        running.await.expect("the first export started");
+        first.abort();
+        assert!(first.await.is_err_and(|e| e.is_cancelled()), "the first caller is gone");
         let (ran, left) = (note(&log, "second ran"), note(&log, "second abandoned"));
         let second = thread.run(
             move || {
@@ -103,11 +114,8 @@ mod tests {
             },
             left,
         );
-        // Both callers hang up while the first export is still running: polled once (each sends its job), then
-        // dropped.
-        let zero = std::time::Duration::ZERO;
-        assert!(tokio::time::timeout(zero, first).await.is_err());
-        assert!(tokio::time::timeout(zero, second).await.is_err());
+        // The second is polled once (it sends its job, queued behind the first), then dropped.
+        assert!(tokio::time::timeout(std::time::Duration::ZERO, second).await.is_err());
         release.send(()).expect("the first export waits");
         // A third export runs after both: by then the thread has dealt with them.
         thread.run(|| Ok(()), || {}).await.expect("third");

@@ -31,10 +31,14 @@ use uuid::Uuid;
 pub(crate) const FILE_NAME: &str = "fieldsync-server.db";
 
 /// The server's storage in one SQLite file, keeping the sync store and HQ's read model. Cheap to clone: clones
-/// share the connection.
+/// share the connections.
 #[derive(Clone)]
 pub struct SqliteStorage {
+    /// Write transactions (SQLite has one writer per file anyway).
     conn: Arc<Mutex<Connection>>,
+    /// Read transactions, on a connection of their own: in WAL mode a reader sees the last commit while a write
+    /// is under way, so pulls, logins and HQ's figures never wait for a push's slice to commit.
+    reader: Arc<Mutex<Connection>>,
     path: PathBuf,
     /// `<data-dir>/tmp`: exports' temporary files, emptied at every open (what is there was left by a crash).
     scratch: PathBuf,
@@ -73,12 +77,15 @@ impl SqliteStorage {
         configure(&conn)?;
         migrate(&mut conn)?;
         let server_id = server_id(&mut conn)?;
+        let reader = Connection::open(&path)?;
+        configure(&reader)?;
         let scratch = data_dir.join("tmp");
         let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch)
             .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", scratch.display())))?;
         Ok(SqliteStorage {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             path,
             scratch,
             server_id,
@@ -86,13 +93,13 @@ impl SqliteStorage {
         })
     }
 
-    /// Runs `work` on the connection in tokio's blocking pool.
-    async fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    /// Runs `work` on a connection in tokio's blocking pool.
+    async fn run<T, F>(conn: &Arc<Mutex<Connection>>, work: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        let conn = Arc::clone(conn);
         tokio::task::spawn_blocking(move || {
             // A panic elsewhere while holding the lock rolled its transaction back when it unwound (Transaction's
             // Drop), so the connection is still sound.
@@ -115,7 +122,7 @@ impl SqliteStorage {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
     {
-        self.run(move |conn| {
+        Self::run(&self.conn, move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = work(&tx)?;
             tx.commit()?;
@@ -130,7 +137,7 @@ impl SqliteStorage {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
     {
-        self.run(move |conn| {
+        Self::run(&self.reader, move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let value = work(&tx)?;
             tx.commit()?;

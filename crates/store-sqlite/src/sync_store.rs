@@ -268,9 +268,16 @@ impl SyncStore for SqliteStorage {
         .await
     }
 
-    async fn entries(&self, visibility: &Visibility, after: u64, limit: u32) -> Result<Entries, StorageError> {
+    async fn entries(
+        &self,
+        visibility: &Visibility,
+        except_device: Option<Uuid>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Entries, StorageError> {
         let teams = teams_json(visibility)?;
-        self.read(move |tx| entries(tx, teams.as_deref(), after, limit)).await
+        self.read(move |tx| entries(tx, teams.as_deref(), except_device, after, limit))
+            .await
     }
 
     async fn granted(&self, grant: &Grant, seq: u64, visibility: &Visibility) -> Result<Vec<LogChange>, StorageError> {

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use domain::Programme;
 use protocol::{DocumentChanges, ErrorCode, PushedChanges, SyncRequest, SyncResponse, limits};
 use serde_bytes::ByteBuf;
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 /// A request not served: the code a client acts on and a message saying what happened and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,11 +55,18 @@ impl From<AuthError> for Refusal {
 pub struct SyncServer<S> {
     pub store: S,
     pub programme: Programme,
-    /// Pushes are validated and appended one request at a time, so two concurrent pushes to one record can never
-    /// each be validated alone and both accepted. The lock guards the cache of loaded documents, which only the
-    /// ingest path uses. Pulls do not take it.
+    /// Pushes are validated and appended one slice at a time, so two concurrent pushes to one record can never
+    /// each be validated alone and both accepted: the second is decided against the first's committed state. The
+    /// lock guards the cache of loaded documents, which only the ingest path uses. Pulls do not take it.
     ingest: Mutex<DocumentCache>,
+    /// Requests waiting for the ingest lock (the ingest queue's length, logged with each slice).
+    waiting: AtomicUsize,
 }
+
+/// How many records one slice of a push holds: decided under the ingest lock and committed together. Small
+/// enough that a sync waiting behind a large push waits a fraction of a second (a slice takes about 0.2 s here,
+/// docs/benchmarks.md), large enough that a commit (a disk flush) is spread over hundreds of records.
+pub const SLICE_RECORDS: usize = 500;
 
 impl<S: SyncStore> SyncServer<S> {
     pub fn new(store: S, programme: Programme) -> SyncServer<S> {
@@ -67,12 +74,70 @@ impl<S: SyncStore> SyncServer<S> {
             store,
             programme,
             ingest: Mutex::new(DocumentCache::new(DEFAULT_CAPACITY)),
+            waiting: AtomicUsize::new(0),
         }
     }
 
     /// The enrolled, unrevoked device holding this bearer token.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Device, Refusal> {
         Ok(authenticate(&self.store, token).await?)
+    }
+
+    /// Validates and appends a push, slice by slice: each slice of [`SLICE_RECORDS`] records is decided under the
+    /// ingest lock and committed before the lock is let go, so a small sync arriving meanwhile waits for one slice,
+    /// not for the whole push, and a request cut off half-way keeps every slice it committed (its retry finds
+    /// those changes in the log and skips them). Parsing needs no lock and is done for the whole request first.
+    async fn ingest(
+        &self,
+        device: &Device,
+        push: Vec<PushedChanges>,
+        now: DateTime<Utc>,
+        response: &mut SyncResponse,
+    ) -> Result<(), Refusal> {
+        let started = Instant::now();
+        let entries = crate::ingress::by_record(push);
+        let records = entries.len();
+        let mut entries = entries.into_iter().peekable();
+        while entries.peek().is_some() {
+            let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
+            let queued = Instant::now();
+            let mut cache = self.ingest.lock().await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            let decided = Instant::now();
+            let mut staging = Staging::new(&self.store, &mut cache);
+            let mut slice = 0;
+            for pushed in entries.by_ref().take(SLICE_RECORDS) {
+                slice += 1;
+                let outcome = match pushed {
+                    Ok(push) => ingest_record(&mut staging, &self.programme, device, push, now)
+                        .await
+                        .map_err(Refusal::internal)?,
+                    Err(unidentified) => crate::ingress::refuse_unidentified(&mut staging, device, unidentified, now),
+                };
+                response.accepted += outcome.accepted.len() as u64;
+                // Warnings stay with the record's row: the device found them itself (protocol: `warnings`).
+                response.rejected.extend(outcome.rejected);
+            }
+            staging.flush().await.map_err(Refusal::internal)?;
+            drop(cache);
+            tracing::debug!(
+                device = %device.name,
+                records = slice,
+                waited_ms = (decided - queued).as_secs_f64() * 1e3,
+                slice_ms = decided.elapsed().as_secs_f64() * 1e3,
+                queue = waiting,
+                "ingest slice"
+            );
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        tracing::info!(
+            device = %device.name,
+            records,
+            seconds = elapsed,
+            records_per_s = (records as f64 / elapsed.max(1e-9)).round(),
+            "ingest"
+        );
+        Ok(())
     }
 
     /// One exchange with an authenticated device, as of `now` (the server's clock: when changes were received).
@@ -123,32 +188,15 @@ impl<S: SyncStore> SyncServer<S> {
             page_limit,
             ..
         } = request;
-        if !push.is_empty() || reconcile.is_some() {
-            let mut cache = self.ingest.lock().await;
-            let mut staging = Staging::new(store, &mut cache);
-            for pushed in by_record(push) {
-                let push = match pushed {
-                    Ok(push) => push,
-                    Err(changes) => {
-                        let outcome = crate::ingress::refuse_unidentified(&mut staging, device, changes, now);
-                        response.rejected.extend(outcome.rejected);
-                        continue;
-                    }
-                };
-                let outcome = ingest_record(&mut staging, &self.programme, device, &push, now)
-                    .await
-                    .map_err(Refusal::internal)?;
-                response.accepted += outcome.accepted.len() as u64;
-                response.rejected.extend(outcome.rejected);
-                response.warnings.extend(outcome.warnings);
-            }
-            staging.flush().await.map_err(Refusal::internal)?;
-            if let Some(digests) = &reconcile {
-                // Still under the ingest lock: no push lands between reading the log's end and the heads, so every
-                // entry up to the new cursor is reflected in the heads compared.
-                response.cursor = store.last_seq().await.map_err(Refusal::internal)?;
-                response.differ = differ(store, device, digests).await.map_err(Refusal::internal)?;
-            }
+        if !push.is_empty() {
+            self.ingest(device, push, now, &mut response).await?;
+        }
+        if let Some(digests) = &reconcile {
+            // Under the ingest lock: no push lands between reading the log's end and the heads, so every entry up
+            // to the new cursor is reflected in the heads compared.
+            let _cache = self.ingest.lock().await;
+            response.cursor = store.last_seq().await.map_err(Refusal::internal)?;
+            response.differ = differ(store, device, digests).await.map_err(Refusal::internal)?;
         }
 
         if reconcile.is_none() {
@@ -225,31 +273,6 @@ fn check_limits(request: &SyncRequest) -> Result<(), Refusal> {
         ));
     }
     Ok(())
-}
-
-/// The pushed entries, one per record in the order each record first appears: entries naming the same record
-/// are merged, so that ingress decides each record once per request. An entry whose record cannot be told
-/// (no id and no first change) is kept apart as `Err`, to be refused.
-fn by_record(push: Vec<PushedChanges>) -> Vec<Result<DocumentChanges, Vec<ByteBuf>>> {
-    let mut entries: Vec<Result<DocumentChanges, Vec<ByteBuf>>> = Vec::with_capacity(push.len());
-    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(push.len());
-    for pushed in push {
-        let Some(record_id) = pushed
-            .record_id
-            .or_else(|| crate::ingress::id_from_first_change(&pushed.changes))
-        else {
-            entries.push(Err(pushed.changes));
-            continue;
-        };
-        match index.get(&record_id).and_then(|&i| entries[i].as_mut().ok()) {
-            Some(entry) => entry.changes.extend(pushed.changes),
-            None => {
-                index.insert(record_id, entries.len());
-                entries.push(Ok(DocumentChanges::changes(record_id, pushed.changes)));
-            }
-        }
-    }
-    entries
 }
 
 /// A cursor is honoured only for this server's log, within it, and while the entry it names is still the one the

@@ -1,20 +1,16 @@
-//! The writes of one sync request, appended in a few large transactions instead of one per record.
+//! The writes of one slice of a sync request (serve::SLICE_RECORDS records), appended in one transaction instead
+//! of one per record.
 //!
-//! A first sync of 10,000 records then costs ten durable commits, not 10,000. Accepted records are flushed every
-//! [`FLUSH_EVERY`] records, which bounds the memory one request can hold whatever its size; the response is only
-//! sent once everything is flushed, so `accepted` never counts a change that is not on disk (a request that fails
-//! half-way has appended some changes, and its retry skips them). Validation of a record must see the records
-//! accepted earlier in the same request (a task pushed before its finds), so reads go through here: staged rows
-//! first, then storage.
+//! A first sync of 10,000 records then costs twenty durable commits, not 10,000, and the memory one request holds
+//! is bounded by a slice whatever its size. The response is only sent once every slice is flushed, so `accepted`
+//! never counts a change that is not on disk (a request that fails half-way has appended some slices, and its
+//! retry skips them). Validation of a record must see the records accepted earlier in the same slice (a task
+//! pushed before its finds), so reads go through here: staged rows first, then storage.
 
 use crate::document_cache::{DocumentCache, Loaded};
 use crate::store::{Batch, Ingest, NewQuarantined, RecordRow, StorageError, SyncStore};
 use std::collections::HashMap;
 use uuid::Uuid;
-
-/// Accepted records held before they are appended: large enough that commits are rare, small enough that a
-/// request of 20,000 records holds a few megabytes, not hundreds.
-pub const FLUSH_EVERY: usize = 1_000;
 
 #[derive(Debug)]
 pub struct Staging<'a, S> {
@@ -111,8 +107,8 @@ impl<'a, S: SyncStore> Staging<'a, S> {
     }
 
     /// Stages an accepted push; the document it makes becomes the cached one (forgotten again if the flush
-    /// fails). Flushes when [`FLUSH_EVERY`] records are staged.
-    pub async fn accept(&mut self, ingest: Ingest, loaded: Loaded) -> Result<(), StorageError> {
+    /// fails).
+    pub fn accept(&mut self, ingest: Ingest, loaded: Loaded) {
         let id = ingest.record.record_id;
         self.cache.put(id, loaded);
         for change in &ingest.changes {
@@ -126,10 +122,6 @@ impl<'a, S: SyncStore> Staging<'a, S> {
                 self.batch.ingests.push(ingest);
             }
         }
-        if self.rows.len() >= FLUSH_EVERY {
-            self.flush().await?;
-        }
-        Ok(())
     }
 
     /// Stages a refused change for quarantine.

@@ -280,10 +280,13 @@ pub trait SyncStore: Send + Sync + 'static {
     /// sequence number of the log's last entry read in the same snapshot (so that a cursor moved to it covers
     /// nothing that had not committed). A change is visible when its record has no task or its task lists one of
     /// the teams; a grant when it grants one of the teams. A device that sees everything is sent no grants (it
-    /// already has what they grant). The pull policy above this is sync_core::pull.
+    /// already has what they grant). Changes pushed by `except_device` are left out and do not count towards
+    /// `limit`: that device has them, so a large push is never followed by pages of nothing. The pull policy
+    /// above this is sync_core::pull.
     fn entries(
         &self,
         visibility: &Visibility,
+        except_device: Option<Uuid>,
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Entries, StorageError>> + Send;

@@ -49,11 +49,10 @@ pub async fn demo(storage: SqliteStorage, settings: &Settings, scale: demo::Scal
     let token_file = demo::write_hq_token(&settings.data_dir, enrolment.hq_token())
         .with_context(|| format!("cannot write the HQ token into {data_dir}"))?;
     eprintln!(
-        "pushed {} records ({} changes, {} requests, {} warnings) in {:.1} s; all accepted",
+        "pushed {} records ({} changes, {} requests) in {:.1} s; all accepted",
         report.records,
         report.changes,
         report.requests,
-        report.warnings.len(),
         started.elapsed().as_secs_f64()
     );
     outln!("HQ token (also in {}):\n{}", token_file.display(), enrolment.hq_token());

@@ -2,10 +2,15 @@
 //! applied to a copy of the server's document, checked against the device's scope and validated with the domain
 //! rules, and only then appended. A refused change is kept in quarantine and reported to its device.
 //!
-//! `scope.rs` holds the scope checks of a push, `steps.rs` the step-by-step check of a push of several changes.
+//! `parse.rs` parses a request's changes and groups them by record, `scope.rs` holds the scope checks of a push,
+//! `steps.rs` the step-by-step check of a push of several changes.
 
+pub mod parse;
 mod scope;
 mod steps;
+
+use parse::Unreadable;
+pub use parse::{RecordPush, Unidentified, by_record};
 
 use steps::check_each_step;
 
@@ -20,7 +25,8 @@ use domain::records::RecordBody;
 use domain::validation::check_edit;
 use domain::validation::neighbourhood::{Answer, CLOSURE_EVIDENCE, Gathering, Need, Siblings};
 use domain::{FieldConflict, Issue, Programme, Record, Related};
-use protocol::{DocumentChanges, Rejection, RejectionCode, limits};
+use protocol::{Rejection, RejectionCode, limits};
+use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
 /// What became of one record's pushed changes.
@@ -32,17 +38,27 @@ pub struct Outcome {
 }
 
 /// Processes the changes a device pushed for one record: accepted, deferred, or refused into quarantine. Writes
-/// are staged; the caller commits them once the whole request is processed.
+/// are staged; the caller commits them once the slice of the request they belong to is processed.
 pub async fn ingest_record<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     programme: &Programme,
     device: &Device,
-    push: &DocumentChanges,
+    push: RecordPush,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StorageError> {
-    match decide(storage, programme, device, push, now).await? {
+    let RecordPush {
+        record_id,
+        bytes,
+        changes,
+        first_applied,
+    } = push;
+    let hashes = match &changes {
+        Ok(changes) => changes.iter().map(|c| Some(c.hash().to_string())).collect(),
+        Err(_) => parse::hashes_of(&bytes),
+    };
+    match decide(storage, programme, device, record_id, changes, first_applied, now).await? {
         Verdict::Decided(outcome) => Ok(outcome),
-        Verdict::Refuse(refusal) => Ok(reject(storage, device, push, now, refusal)),
+        Verdict::Refuse(refusal) => Ok(reject(storage, device, record_id, &bytes, &hashes, now, refusal)),
     }
 }
 
@@ -51,34 +67,18 @@ pub async fn ingest_record<S: SyncStore>(
 pub fn refuse_unidentified<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     device: &Device,
-    changes: Vec<serde_bytes::ByteBuf>,
+    push: Unidentified,
     now: DateTime<Utc>,
 ) -> Outcome {
-    let hashes = changes
-        .iter()
-        .filter_map(|b| Change::from_bytes(b.to_vec()).ok())
-        .map(|c| c.hash().to_string())
-        .collect();
-    let push = DocumentChanges::changes(Uuid::nil(), changes);
+    let hashes = parse::hashes_of(&push.bytes);
     let message = "a push without record_id must include the record's first change".to_string();
     let refusal = Refusal {
         code: RejectionCode::Malformed,
         message,
         issues: vec![],
-        hashes,
+        hashes: hashes.iter().flatten().cloned().collect(),
     };
-    reject(storage, device, &push, now, refusal)
-}
-
-/// The record id set by the document's first change (the change with no dependencies), if the push holds it.
-pub fn id_from_first_change(changes: &[serde_bytes::ByteBuf]) -> Option<Uuid> {
-    let first = changes
-        .iter()
-        .filter_map(|b| Change::from_bytes(b.to_vec()).ok())
-        .find(|c| c.deps().is_empty())?;
-    let mut doc = Automerge::new();
-    doc.apply_changes([first]).ok()?;
-    document::read_json(&doc).ok()?.get("id")?.as_str()?.parse().ok()
+    reject(storage, device, Uuid::nil(), &push.bytes, &hashes, now, refusal)
 }
 
 /// What to do with a push: an outcome already settled (accepted and appended, or deferred), or a refusal.
@@ -92,10 +92,11 @@ async fn decide<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     programme: &Programme,
     device: &Device,
-    push: &DocumentChanges,
+    id: Uuid,
+    changes: Result<Vec<Change>, Unreadable>,
+    first_applied: Option<(Automerge, automerge::ChangeHash)>,
     now: DateTime<Utc>,
 ) -> Result<Verdict, StorageError> {
-    let id = push.record_id;
     let refuse = |code, message: String, issues: Vec<Issue>, hashes: Vec<String>| Refusal {
         code,
         message,
@@ -103,60 +104,49 @@ async fn decide<S: SyncStore>(
         hashes,
     };
 
-    // 1. Parse every change; an unparsable or oversized one refuses the record's whole push.
-    let mut changes = Vec::with_capacity(push.changes.len());
-    for (index, bytes) in push.changes.iter().enumerate() {
-        if bytes.len() > limits::MAX_CHANGE_BYTES {
-            let message = format!(
-                "change {index} is {} bytes; the limit is {}",
-                bytes.len(),
-                limits::MAX_CHANGE_BYTES
-            );
-            return Ok(Verdict::Refuse(refuse(
-                RejectionCode::TooLarge,
-                message,
-                vec![],
-                vec![],
-            )));
-        }
-        match Change::from_bytes(bytes.to_vec()) {
-            Ok(change) => changes.push(change),
-            Err(e) => {
-                let message = format!("change {index} is not an Automerge change: {e}");
-                return Ok(Verdict::Refuse(refuse(
-                    RejectionCode::Malformed,
-                    message,
-                    vec![],
-                    vec![],
-                )));
-            }
-        }
-    }
+    // 1. Every change parsed (by parse::by_record); an unparsable or oversized one refuses the record's whole push.
+    let changes = match changes {
+        Ok(changes) => changes,
+        Err(Unreadable { code, message }) => return Ok(Verdict::Refuse(refuse(code, message, vec![], vec![]))),
+    };
     let hashes: Vec<String> = changes.iter().map(|c| c.hash().to_string()).collect();
 
-    // 2. The server's document, and what is new in the push.
+    // 2. The server's document, and what is new in the push. A new record pushed with its first change starts
+    // from that change, already applied when the push was parsed.
     let mut loaded = storage.document(id).await?;
-    let doc = &loaded.doc;
-    let fresh: Vec<Change> = changes
-        .into_iter()
-        .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
-        .collect();
+    let before_heads = loaded.doc.get_heads();
+    let (fresh, to_apply): (Vec<Change>, Vec<Change>) = match first_applied {
+        Some((doc, first)) if before_heads.is_empty() => {
+            loaded.doc = doc;
+            let rest = changes.iter().filter(|c| c.hash() != first).cloned().collect();
+            (changes, rest)
+        }
+        _ => {
+            let doc = &loaded.doc;
+            let fresh: Vec<Change> = changes
+                .into_iter()
+                .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+                .collect();
+            (fresh.clone(), fresh)
+        }
+    };
     if fresh.is_empty() {
         return Ok(Verdict::Decided(Outcome {
             accepted: hashes,
             ..Outcome::default()
         }));
     }
-    let before_heads = doc.get_heads();
     let before = if before_heads.is_empty() {
         None
     } else {
-        Some(materialize(doc, id)?)
+        Some(materialize(&loaded.doc, id)?)
     };
 
     // 3. Apply to a copy (the loaded document is one: nothing is kept unless the changes are accepted).
     let after_doc = &mut loaded.doc;
-    if let Err(e) = after_doc.apply_changes(fresh.clone()) {
+    if !to_apply.is_empty()
+        && let Err(e) = after_doc.apply_changes(to_apply)
+    {
         let message = format!("the changes do not apply: {e}");
         return Ok(Verdict::Refuse(refuse(
             RejectionCode::Malformed,
@@ -196,7 +186,8 @@ async fn decide<S: SyncStore>(
     };
 
     let after = &shown.record;
-    let size = after.to_json().to_string().len();
+    let body = after.to_json();
+    let size = json_size(&body);
     if size > limits::MAX_RECORD_JSON_BYTES {
         let message = format!(
             "{} {} would be {size} bytes; a record is at most {} bytes: keep photos as attachments and notes short",
@@ -310,7 +301,7 @@ async fn decide<S: SyncStore>(
     }
 
     // 7. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.
-    let mut row = row_of(after, issues.clone(), shown.conflicts.clone(), after_doc);
+    let mut row = row_with_body(after, body, issues.clone(), shown.conflicts.clone(), after_doc);
     row.review_by = review_by(storage, device, id, after_doc, &fresh).await?;
     let grants = grants(storage, before_record, after).await?;
     let changes = fresh
@@ -337,7 +328,7 @@ async fn decide<S: SyncStore>(
         snapshot,
         feature: Some(layers::feature(after)),
     };
-    storage.accept(ingest, loaded).await?;
+    storage.accept(ingest, loaded);
     Ok(Verdict::Decided(Outcome {
         accepted: hashes,
         rejected: None,
@@ -372,24 +363,26 @@ struct Refusal {
 }
 
 /// Refuses the push: every change goes to quarantine (nothing a device sends is dropped), and the device is told.
+/// `hashes` are those of `bytes`, one for each (None where it does not parse).
 fn reject<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     device: &Device,
-    push: &DocumentChanges,
+    record_id: Uuid,
+    bytes: &[ByteBuf],
+    hashes: &[Option<String>],
     now: DateTime<Utc>,
     refusal: Refusal,
 ) -> Outcome {
-    tracing::warn!(device = %device.name, record = %push.record_id, code = ?refusal.code, "{}", refusal.message);
+    tracing::warn!(device = %device.name, record = %record_id, code = ?refusal.code, "{}", refusal.message);
     let code = serde_json::to_value(refusal.code)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    for bytes in &push.changes {
-        let change_hash = Change::from_bytes(bytes.to_vec()).ok().map(|c| c.hash().to_string());
+    for (bytes, change_hash) in bytes.iter().zip(hashes) {
         storage.quarantine(NewQuarantined {
             device_id: device.id,
-            record_id: push.record_id,
-            change_hash,
+            record_id,
+            change_hash: change_hash.clone(),
             bytes: bytes.to_vec(),
             code: code.clone(),
             message: refusal.message.clone(),
@@ -398,7 +391,7 @@ fn reject<S: SyncStore>(
         });
     }
     let rejection = Rejection {
-        record_id: push.record_id,
+        record_id,
         changes: refusal.hashes,
         code: refusal.code,
         message: refusal.message,
@@ -424,6 +417,24 @@ fn deferred(record_id: Uuid, message: String, changes: Vec<String>) -> Outcome {
     }
 }
 
+/// The length of a JSON value's text, counted without making the text.
+fn json_size(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 fn materialize(doc: &Automerge, id: Uuid) -> Result<domain::Materialized, StorageError> {
     document::materialize(doc).map_err(|e| StorageError::Damaged(format!("record {id}: {e}")))
 }
@@ -431,6 +442,17 @@ fn materialize(doc: &Automerge, id: Uuid) -> Result<domain::Materialized, Storag
 /// The record's row: the record as shown (`record`, with its open `conflicts`, both from
 /// `domain::document::materialize` of `doc`), its warnings, and what else the server reads off its document.
 pub fn row_of(record: &Record, warnings: Vec<Issue>, conflicts: Vec<FieldConflict>, doc: &Automerge) -> RecordRow {
+    row_with_body(record, record.to_json(), warnings, conflicts, doc)
+}
+
+/// [`row_of`] with the record's JSON already made (ingress makes it once, to measure the record).
+fn row_with_body(
+    record: &Record,
+    body: serde_json::Value,
+    warnings: Vec<Issue>,
+    conflicts: Vec<FieldConflict>,
+    doc: &Automerge,
+) -> RecordRow {
     let (task_teams, hazard_areas) = match &record.body {
         RecordBody::Task(task) => (task.teams.clone(), task.hazard_areas.clone()),
         _ => Default::default(),
@@ -441,7 +463,7 @@ pub fn row_of(record: &Record, warnings: Vec<Issue>, conflicts: Vec<FieldConflic
         task_id: record.task_id(),
         task_teams,
         hazard_areas,
-        body: record.to_json(),
+        body,
         warnings,
         heads: doc.get_heads().iter().map(|h| h.0).collect(),
         conflicts,

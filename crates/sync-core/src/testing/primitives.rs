@@ -31,7 +31,7 @@ pub async fn pull_primitives_answer_as_the_contract_says<S: SyncStore>(store: &S
         .unwrap();
     let last = store.last_seq().await.unwrap();
 
-    let seen = store.entries(&sees(&["gamma"]), 0, 100).await.unwrap();
+    let seen = store.entries(&sees(&["gamma"]), None, 0, 100).await.unwrap();
     assert_eq!(seen.last_seq, last, "the log's end is read with the entries");
     let bytes: Vec<&[u8]> = seen
         .entries
@@ -43,7 +43,7 @@ pub async fn pull_primitives_answer_as_the_contract_says<S: SyncStore>(store: &S
         .collect();
     assert_eq!(bytes, vec![&b"hazard"[..]], "gamma sees only the task-less record");
 
-    let seen = store.entries(&sees(&["alpha"]), 0, 100).await.unwrap();
+    let seen = store.entries(&sees(&["alpha"]), None, 0, 100).await.unwrap();
     let grants: Vec<&Grant> = seen
         .entries
         .iter()
@@ -62,15 +62,15 @@ pub async fn pull_primitives_answer_as_the_contract_says<S: SyncStore>(store: &S
     // Visibility is judged on the records as they are now: task 2 lists alpha, so its changes are visible.
     assert_eq!(changes, 5, "every change is visible to alpha now");
 
-    let everyone = store.entries(&Visibility::All, 0, 100).await.unwrap();
+    let everyone = store.entries(&Visibility::All, None, 0, 100).await.unwrap();
     assert!(
         everyone.entries.iter().all(|e| matches!(e, LogEntry::Change { .. })),
         "a device that sees everything is told of no grant"
     );
-    let two = store.entries(&Visibility::All, 0, 2).await.unwrap();
+    let two = store.entries(&Visibility::All, None, 0, 2).await.unwrap();
     assert_eq!(two.entries.len(), 2, "at most `limit` entries");
     let after = store
-        .entries(&Visibility::All, two.entries[1].seq(), 100)
+        .entries(&Visibility::All, None, two.entries[1].seq(), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -78,6 +78,23 @@ pub async fn pull_primitives_answer_as_the_contract_says<S: SyncStore>(store: &S
         everyone.entries.len() - 2,
         "only entries after the cursor"
     );
+
+    // The pusher's own changes are left out, and not counted against the limit; its grants stay.
+    let pusher = Some(uuid::Uuid::from_u128(7));
+    let own = store.entries(&Visibility::All, pusher, 0, 1).await.unwrap();
+    assert_eq!(
+        (own.entries.len(), own.last_seq),
+        (0, last),
+        "the pusher is sent none of its own changes"
+    );
+    let own = store.entries(&sees(&["alpha"]), pusher, 0, 100).await.unwrap();
+    assert_eq!(
+        own.entries.iter().map(LogEntry::seq).collect::<Vec<_>>(),
+        grants_at(&seen),
+        "only the grant is left for the pusher"
+    );
+    let other = store.entries(&Visibility::All, Some(id(99)), 0, 100).await.unwrap();
+    assert_eq!(other, everyone, "another device's changes are all there");
 
     let grant_seq = seen
         .entries
@@ -131,4 +148,13 @@ pub async fn records_are_listed_by_type_and_in_log_order<S: SyncStore>(store: &S
     assert_eq!(store.record_ids(RecordType::HazardArea).await.unwrap(), vec![id(9)]);
     assert!(store.record_ids(RecordType::Task).await.unwrap().is_empty());
     assert_eq!(store.logged_records().await.unwrap(), vec![id(5), id(2), id(9)]);
+}
+
+fn grants_at(entries: &crate::store::Entries) -> Vec<u64> {
+    entries
+        .entries
+        .iter()
+        .filter(|e| matches!(e, LogEntry::Grant { .. }))
+        .map(LogEntry::seq)
+        .collect()
 }

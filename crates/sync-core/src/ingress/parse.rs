@@ -1,0 +1,201 @@
+//! A request's pushed changes, parsed once and grouped by record, before any record is decided.
+//!
+//! Parsing (decompressing and hashing each change) needs nothing but the bytes, so it runs for the whole request
+//! outside the ingest lock. A record pushed with its first change need not name itself: its id is read from that
+//! change applied to an empty document, and the document is kept, so that a new record (the common case of a
+//! large push) is applied once, not twice.
+
+use automerge::{Automerge, Change, ReadDoc};
+use protocol::{PushedChanges, RejectionCode, limits};
+use serde_bytes::ByteBuf;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// One record's pushed changes.
+#[derive(Debug)]
+pub struct RecordPush {
+    pub record_id: Uuid,
+    /// The changes as pushed: quarantine keeps these bytes if the push is refused.
+    pub bytes: Vec<ByteBuf>,
+    /// Every change parsed, in push order, or why the push cannot be read (it is refused whole).
+    pub changes: Result<Vec<Change>, Unreadable>,
+    /// The record's first change applied to an empty document, when the push named no record and its id was read
+    /// from that change: the document a new record starts from.
+    pub first_applied: Option<(Automerge, automerge::ChangeHash)>,
+}
+
+/// Why a push's changes cannot be read.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub code: RejectionCode,
+    pub message: String,
+}
+
+/// A push whose record cannot be told (no id, and no first change to read one from): its bytes, to be refused.
+#[derive(Debug)]
+pub struct Unidentified {
+    pub bytes: Vec<ByteBuf>,
+}
+
+/// The pushed entries, one per record in the order each record first appears: entries naming the same record are
+/// merged, so that ingress decides each record once per request.
+pub fn by_record(push: Vec<PushedChanges>) -> Vec<Result<RecordPush, Unidentified>> {
+    let mut entries: Vec<Result<RecordPush, Unidentified>> = Vec::with_capacity(push.len());
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(push.len());
+    for pushed in push {
+        let changes = parse(&pushed.changes);
+        let (record_id, first_applied) = match pushed.record_id {
+            Some(id) => (id, None),
+            None => match changes.as_ref().ok().and_then(|changes| first_of(changes)) {
+                Some((id, doc, hash)) => (id, Some((doc, hash))),
+                None => {
+                    entries.push(Err(Unidentified { bytes: pushed.changes }));
+                    continue;
+                }
+            },
+        };
+        match index.get(&record_id).and_then(|&i| entries[i].as_mut().ok()) {
+            Some(entry) => {
+                entry.bytes.extend(pushed.changes);
+                entry.changes = match (std::mem::replace(&mut entry.changes, Ok(vec![])), changes) {
+                    (Ok(mut all), Ok(more)) => {
+                        all.extend(more);
+                        Ok(all)
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                // The document a new record starts from is only kept for a push that is the record's only entry.
+                entry.first_applied = None;
+            }
+            None => {
+                index.insert(record_id, entries.len());
+                entries.push(Ok(RecordPush {
+                    record_id,
+                    bytes: pushed.changes,
+                    changes,
+                    first_applied,
+                }));
+            }
+        }
+    }
+    entries
+}
+
+/// Every change parsed; the first too large or unparsable refuses them all.
+fn parse(bytes: &[ByteBuf]) -> Result<Vec<Change>, Unreadable> {
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            if bytes.len() > limits::MAX_CHANGE_BYTES {
+                return Err(Unreadable {
+                    code: RejectionCode::TooLarge,
+                    message: format!(
+                        "change {index} is {} bytes; the limit is {}",
+                        bytes.len(),
+                        limits::MAX_CHANGE_BYTES
+                    ),
+                });
+            }
+            Change::from_bytes(bytes.to_vec()).map_err(|e| Unreadable {
+                code: RejectionCode::Malformed,
+                message: format!("change {index} is not an Automerge change: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// The record id the first change (the one with no dependencies) sets, with that change applied to an empty
+/// document, if the push holds it.
+fn first_of(changes: &[Change]) -> Option<(Uuid, Automerge, automerge::ChangeHash)> {
+    let first = changes.iter().find(|c| c.deps().is_empty())?;
+    let mut doc = Automerge::new();
+    doc.apply_changes([first.clone()]).ok()?;
+    let id = match doc.get(automerge::ROOT, "id").ok()?? {
+        (automerge::Value::Scalar(s), _) => match s.as_ref() {
+            automerge::ScalarValue::Str(id) => id.parse().ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((id, doc, first.hash()))
+}
+
+/// The hash of each pushed change that parses (what a refusal names when the push as a whole does not read).
+pub fn hashes_of(bytes: &[ByteBuf]) -> Vec<Option<String>> {
+    bytes
+        .iter()
+        .map(|b| Change::from_bytes(b.to_vec()).ok().map(|c| c.hash().to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use domain::document::{self, Authorship};
+
+    fn new_record_change() -> (Uuid, Change) {
+        let id = Uuid::now_v7();
+        let record = domain::Record::from_json(
+            serde_json::json!({"type": "task", "id": id, "label": "T-031", "date_of_information": "2026-11-20",
+                "activity": "clearance", "status": "active", "organisation": "ANAMA", "teams": ["Team 3"]}),
+            id,
+        )
+        .unwrap();
+        let author = Authorship {
+            device_id: Uuid::now_v7(),
+            device: "t".into(),
+            user: "u".into(),
+            action: "create".into(),
+        };
+        let (_, change) = document::create(&record, automerge::ActorId::random(), &author, 0).unwrap();
+        (id, change)
+    }
+
+    #[test]
+    fn a_push_without_id_is_named_by_its_first_change_and_starts_from_it() {
+        let (id, change) = new_record_change();
+        let bytes = ByteBuf::from(change.raw_bytes().to_vec());
+        let entries = by_record(vec![PushedChanges {
+            record_id: None,
+            changes: vec![bytes],
+        }]);
+        let [Ok(push)] = &entries[..] else {
+            panic!("one identified entry expected: {entries:?}")
+        };
+        assert_eq!(push.record_id, id);
+        let (doc, hash) = push.first_applied.as_ref().expect("the first change, applied");
+        assert_eq!((doc.get_heads(), *hash), (vec![change.hash()], change.hash()));
+    }
+
+    #[test]
+    fn entries_of_one_record_merge_and_unreadable_bytes_refuse_the_record() {
+        let (id, change) = new_record_change();
+        let bytes = ByteBuf::from(change.raw_bytes().to_vec());
+        let entries = by_record(vec![
+            PushedChanges {
+                record_id: None,
+                changes: vec![bytes.clone()],
+            },
+            PushedChanges {
+                record_id: Some(id),
+                changes: vec![ByteBuf::from(vec![1, 2, 3])],
+            },
+            PushedChanges {
+                record_id: None,
+                changes: vec![ByteBuf::from(vec![9])],
+            },
+        ]);
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        let Ok(push) = &entries[0] else { panic!("{entries:?}") };
+        assert_eq!(push.bytes.len(), 2);
+        assert!(push.first_applied.is_none(), "a merged entry starts from storage");
+        let Err(unreadable) = &push.changes else {
+            panic!("{push:?}")
+        };
+        assert_eq!(unreadable.code, RejectionCode::Malformed);
+        assert!(unreadable.message.contains("change 0"), "{}", unreadable.message);
+        assert!(matches!(&entries[1], Err(Unidentified { bytes }) if bytes.len() == 1));
+    }
+}
