@@ -63,8 +63,25 @@ pub struct SyncServer<S> {
     waiting: AtomicUsize,
 }
 
+/// Counts a request among those waiting for the ingest lock while it lives: a request dropped while waiting (its
+/// device hung up) leaves the count too.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// How many records one slice of a push holds: decided under the ingest lock and committed together. Small
-/// enough that a sync waiting behind a large push waits a fraction of a second (a slice takes about 0.2 s here,
+/// enough that a sync waiting behind a large push waits a fraction of a second (a slice takes about 0.15 s here,
 /// docs/benchmarks.md), large enough that a commit (a disk flush) is spread over hundreds of records.
 pub const SLICE_RECORDS: usize = 500;
 
@@ -95,14 +112,24 @@ impl<S: SyncStore> SyncServer<S> {
         response: &mut SyncResponse,
     ) -> Result<(), Refusal> {
         let started = Instant::now();
-        let entries = crate::ingress::by_record(push);
+        let entries = if push.len() < crate::ingress::parse::PARALLEL_FROM {
+            crate::ingress::by_record(push)
+        } else {
+            // On every core, and off the runtime's threads, which keep serving other devices meanwhile.
+            tokio::task::spawn_blocking(move || crate::ingress::by_record(push))
+                .await
+                .map_err(|e| Refusal::new(ErrorCode::Internal, format!("parsing the push failed: {e}")))?
+        };
         let records = entries.len();
         let mut entries = entries.into_iter().peekable();
+        let (mut slices, mut waited, mut slowest, mut longest_queue) = (0, 0.0, 0.0_f64, 0);
         while entries.peek().is_some() {
-            let waiting = self.waiting.fetch_add(1, Ordering::SeqCst);
             let queued = Instant::now();
-            let mut cache = self.ingest.lock().await;
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            let (mut cache, queue) = {
+                let _waiting = Waiting::enter(&self.waiting);
+                let queue = self.waiting.load(Ordering::Relaxed) - 1;
+                (self.ingest.lock().await, queue)
+            };
             let decided = Instant::now();
             let mut staging = Staging::new(&self.store, &mut cache);
             let mut slice = 0;
@@ -119,22 +146,28 @@ impl<S: SyncStore> SyncServer<S> {
                 response.rejected.extend(outcome.rejected);
             }
             staging.flush().await.map_err(Refusal::internal)?;
+            drop(staging);
             drop(cache);
-            tracing::debug!(
-                device = %device.name,
-                records = slice,
-                waited_ms = (decided - queued).as_secs_f64() * 1e3,
-                slice_ms = decided.elapsed().as_secs_f64() * 1e3,
-                queue = waiting,
-                "ingest slice"
+            let (wait_ms, slice_ms) = (
+                (decided - queued).as_secs_f64() * 1e3,
+                decided.elapsed().as_secs_f64() * 1e3,
             );
+            tracing::debug!(device = %device.name, records = slice, wait_ms, slice_ms, queue, "ingest slice");
+            slices += 1;
+            waited += wait_ms;
+            slowest = slowest.max(slice_ms);
+            longest_queue = longest_queue.max(queue);
         }
         let elapsed = started.elapsed().as_secs_f64();
         tracing::info!(
             device = %device.name,
             records,
+            slices,
             seconds = elapsed,
             records_per_s = (records as f64 / elapsed.max(1e-9)).round(),
+            waited_ms = waited.round(),
+            slowest_slice_ms = slowest.round(),
+            queue = longest_queue,
             "ingest"
         );
         Ok(())

@@ -21,6 +21,8 @@ pub struct Staging<'a, S> {
     /// The device of each writer first seen in a staged change (what `actor_owner` will say once flushed).
     actors: HashMap<Vec<u8>, Uuid>,
     batch: Batch,
+    /// Rows read from storage during this slice (None: no such record), forgotten at the flush.
+    read: std::sync::Mutex<HashMap<Uuid, Option<RecordRow>>>,
 }
 
 impl<'a, S: SyncStore> Staging<'a, S> {
@@ -31,6 +33,7 @@ impl<'a, S: SyncStore> Staging<'a, S> {
             rows: HashMap::new(),
             actors: HashMap::new(),
             batch: Batch::default(),
+            read: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -55,11 +58,23 @@ impl<'a, S: SyncStore> Staging<'a, S> {
         self.rows.get(id).map(|&i| &self.batch.ingests[i].record)
     }
 
+    /// The record's row as it stands with the changes accepted so far. A row read from storage is kept for the
+    /// rest of the slice: the finds of a task each read the task's row (scope, then validation), and under the
+    /// ingest lock nothing but this slice's flush changes the rows.
     pub async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StorageError> {
-        match self.staged(&id) {
-            Some(row) => Ok(Some(row.clone())),
-            None => self.storage.record(id).await,
+        if let Some(row) = self.staged(&id) {
+            return Ok(Some(row.clone()));
         }
+        if let Some(row) = self.read_rows().get(&id) {
+            return Ok(row.clone());
+        }
+        let row = self.storage.record(id).await?;
+        self.read_rows().insert(id, row.clone());
+        Ok(row)
+    }
+
+    fn read_rows(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Option<RecordRow>>> {
+        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The device an Automerge actor belongs to: the one that pushed its first change, staged or logged.
@@ -138,6 +153,7 @@ impl<'a, S: SyncStore> Staging<'a, S> {
         let batch = std::mem::take(&mut self.batch);
         let staged = std::mem::take(&mut self.rows);
         self.actors.clear();
+        self.read_rows().clear();
         if let Err(e) = self.storage.append(batch).await {
             for id in staged.keys() {
                 self.cache.forget(id);
@@ -145,5 +161,15 @@ impl<'a, S: SyncStore> Staging<'a, S> {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// A slice dropped before its flush (a storage error mid-slice, or the request cut off) committed nothing: the
+/// documents it staged leave the cache, which must never be ahead of storage.
+impl<S> Drop for Staging<'_, S> {
+    fn drop(&mut self) {
+        for id in self.rows.keys() {
+            self.cache.forget(id);
+        }
     }
 }

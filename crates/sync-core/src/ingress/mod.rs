@@ -9,7 +9,7 @@ pub mod parse;
 mod scope;
 mod steps;
 
-use parse::Unreadable;
+use parse::{FirstApplied, Shown, Unreadable};
 pub use parse::{RecordPush, Unidentified, by_record};
 
 use steps::check_each_step;
@@ -94,7 +94,7 @@ async fn decide<S: SyncStore>(
     device: &Device,
     id: Uuid,
     changes: Result<Vec<Change>, Unreadable>,
-    first_applied: Option<(Automerge, automerge::ChangeHash)>,
+    first_applied: Option<FirstApplied>,
     now: DateTime<Utc>,
 ) -> Result<Verdict, StorageError> {
     let refuse = |code, message: String, issues: Vec<Issue>, hashes: Vec<String>| Refusal {
@@ -115,10 +115,12 @@ async fn decide<S: SyncStore>(
     // from that change, already applied when the push was parsed.
     let mut loaded = storage.document(id).await?;
     let before_heads = loaded.doc.get_heads();
+    let mut prepared: Option<Shown> = None;
     let (fresh, to_apply): (Vec<Change>, Vec<Change>) = match first_applied {
-        Some((doc, first)) if before_heads.is_empty() => {
-            loaded.doc = doc;
-            let rest = changes.iter().filter(|c| c.hash() != first).cloned().collect();
+        Some(first) if before_heads.is_empty() => {
+            loaded.doc = first.doc;
+            prepared = first.shown;
+            let rest = changes.iter().filter(|c| c.hash() != first.hash).cloned().collect();
             (changes, rest)
         }
         _ => {
@@ -163,31 +165,37 @@ async fn decide<S: SyncStore>(
         );
         return Ok(Verdict::Decided(deferred(id, message, hashes)));
     }
-    let shown = match document::materialize(after_doc) {
-        Ok(m) if m.record.id() == id => m,
-        Ok(m) => {
-            let message = format!("the document holds record {}, not {id}", m.record.id());
-            return Ok(Verdict::Refuse(refuse(
-                RejectionCode::Malformed,
-                message,
-                vec![],
-                hashes,
-            )));
-        }
-        Err(e) => {
-            let message = format!("the changes do not make a fieldsync record: {e}");
-            return Ok(Verdict::Refuse(refuse(
-                RejectionCode::Malformed,
-                message,
-                vec![],
-                hashes,
-            )));
-        }
+    // A new record pushed in one change was materialized when the push was parsed (parse::FirstApplied).
+    let prepared = match prepared {
+        Some(prepared) => prepared,
+        None => match document::materialize(after_doc) {
+            Ok(m) if m.record.id() == id => Shown::of(m),
+            Ok(m) => {
+                let message = format!("the document holds record {}, not {id}", m.record.id());
+                return Ok(Verdict::Refuse(refuse(
+                    RejectionCode::Malformed,
+                    message,
+                    vec![],
+                    hashes,
+                )));
+            }
+            Err(e) => {
+                let message = format!("the changes do not make a fieldsync record: {e}");
+                return Ok(Verdict::Refuse(refuse(
+                    RejectionCode::Malformed,
+                    message,
+                    vec![],
+                    hashes,
+                )));
+            }
+        },
     };
-
+    let Shown {
+        materialized: shown,
+        body,
+        size,
+    } = prepared;
     let after = &shown.record;
-    let body = after.to_json();
-    let size = json_size(&body);
     if size > limits::MAX_RECORD_JSON_BYTES {
         let message = format!(
             "{} {} would be {size} bytes; a record is at most {} bytes: keep photos as attachments and notes short",
@@ -415,24 +423,6 @@ fn deferred(record_id: Uuid, message: String, changes: Vec<String>) -> Outcome {
         rejected: Some(rejection),
         ..Outcome::default()
     }
-}
-
-/// The length of a JSON value's text, counted without making the text.
-fn json_size(value: &serde_json::Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing a Value to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 fn materialize(doc: &Automerge, id: Uuid) -> Result<domain::Materialized, StorageError> {

@@ -1,9 +1,11 @@
 //! A request's pushed changes, parsed once and grouped by record, before any record is decided.
 //!
 //! Parsing (decompressing and hashing each change) needs nothing but the bytes, so it runs for the whole request
-//! outside the ingest lock. A record pushed with its first change need not name itself: its id is read from that
-//! change applied to an empty document, and the document is kept, so that a new record (the common case of a
-//! large push) is applied once, not twice.
+//! outside the ingest lock, on every core (rayon). A record pushed with its first change need not name itself:
+//! its id is read from that change applied to an empty document, and the document is kept, so that a new record
+//! (the common case of a large push) is applied once, not twice. A new record pushed in that one change is also
+//! materialized here: what it reads as depends on that change alone, so it can be worked out before the lock,
+//! in parallel, and ingress only checks it against the server's records.
 
 use automerge::{Automerge, Change, ReadDoc};
 use protocol::{PushedChanges, RejectionCode, limits};
@@ -21,8 +23,40 @@ pub struct RecordPush {
     pub changes: Result<Vec<Change>, Unreadable>,
     /// The record's first change applied to an empty document, when the push named no record and its id was read
     /// from that change: the document a new record starts from.
-    pub first_applied: Option<(Automerge, automerge::ChangeHash)>,
+    pub first_applied: Option<FirstApplied>,
 }
+
+/// A new record's first change, applied to an empty document.
+#[derive(Debug)]
+pub struct FirstApplied {
+    pub doc: Automerge,
+    pub hash: automerge::ChangeHash,
+    /// What the document reads as, when the push is this one change and it makes a record of the pushed id.
+    pub shown: Option<Shown>,
+}
+
+/// A document's record as materialized, with its JSON and that JSON's length.
+#[derive(Debug)]
+pub struct Shown {
+    pub materialized: domain::Materialized,
+    pub body: serde_json::Value,
+    pub size: usize,
+}
+
+impl Shown {
+    pub fn of(materialized: domain::Materialized) -> Shown {
+        let body = materialized.record.to_json();
+        let size = json_size(&body);
+        Shown {
+            materialized,
+            body,
+            size,
+        }
+    }
+}
+
+/// Pushes of fewer records are parsed on the caller's thread: sharing them out would cost more than it saves.
+pub const PARALLEL_FROM: usize = 64;
 
 /// Why a push's changes cannot be read.
 #[derive(Debug, Clone)]
@@ -38,21 +72,33 @@ pub struct Unidentified {
 }
 
 /// The pushed entries, one per record in the order each record first appears: entries naming the same record are
-/// merged, so that ingress decides each record once per request.
+/// merged, so that ingress decides each record once per request. CPU work only; a large push is shared out
+/// across the cores, so call it off the async runtime's threads.
 pub fn by_record(push: Vec<PushedChanges>) -> Vec<Result<RecordPush, Unidentified>> {
-    let mut entries: Vec<Result<RecordPush, Unidentified>> = Vec::with_capacity(push.len());
-    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(push.len());
-    for pushed in push {
+    use rayon::prelude::*;
+    let read = |pushed: PushedChanges| {
         let changes = parse(&pushed.changes);
-        let (record_id, first_applied) = match pushed.record_id {
-            Some(id) => (id, None),
-            None => match changes.as_ref().ok().and_then(|changes| first_of(changes)) {
-                Some((id, doc, hash)) => (id, Some((doc, hash))),
-                None => {
-                    entries.push(Err(Unidentified { bytes: pushed.changes }));
-                    continue;
-                }
-            },
+        let first = match (pushed.record_id, &changes) {
+            (None, Ok(changes)) => first_of(changes),
+            _ => None,
+        };
+        (pushed, changes, first)
+    };
+    let parsed: Vec<_> = if push.len() < PARALLEL_FROM {
+        push.into_iter().map(read).collect()
+    } else {
+        push.into_par_iter().with_min_len(16).map(read).collect()
+    };
+    let mut entries: Vec<Result<RecordPush, Unidentified>> = Vec::with_capacity(parsed.len());
+    let mut index: HashMap<Uuid, usize> = HashMap::with_capacity(parsed.len());
+    for (pushed, changes, first) in parsed {
+        let (record_id, first_applied) = match (pushed.record_id, first) {
+            (Some(id), _) => (id, None),
+            (None, Some((id, first))) => (id, Some(first)),
+            (None, None) => {
+                entries.push(Err(Unidentified { bytes: pushed.changes }));
+                continue;
+            }
         };
         match index.get(&record_id).and_then(|&i| entries[i].as_mut().ok()) {
             Some(entry) => {
@@ -106,19 +152,45 @@ fn parse(bytes: &[ByteBuf]) -> Result<Vec<Change>, Unreadable> {
 }
 
 /// The record id the first change (the one with no dependencies) sets, with that change applied to an empty
-/// document, if the push holds it.
-fn first_of(changes: &[Change]) -> Option<(Uuid, Automerge, automerge::ChangeHash)> {
+/// document, if the push holds it; materialized too when the push is that one change.
+fn first_of(changes: &[Change]) -> Option<(Uuid, FirstApplied)> {
     let first = changes.iter().find(|c| c.deps().is_empty())?;
     let mut doc = Automerge::new();
     doc.apply_changes([first.clone()]).ok()?;
-    let id = match doc.get(automerge::ROOT, "id").ok()?? {
+    let id: Uuid = match doc.get(automerge::ROOT, "id").ok()?? {
         (automerge::Value::Scalar(s), _) => match s.as_ref() {
             automerge::ScalarValue::Str(id) => id.parse().ok()?,
             _ => return None,
         },
         _ => return None,
     };
-    Some((id, doc, first.hash()))
+    let shown = match changes {
+        [_] => domain::document::materialize(&doc)
+            .ok()
+            .filter(|m| m.record.id() == id)
+            .map(Shown::of),
+        _ => None,
+    };
+    let hash = first.hash();
+    Some((id, FirstApplied { doc, hash, shown }))
+}
+
+/// The length of a JSON value's text, counted without making the text.
+pub fn json_size(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The hash of each pushed change that parses (what a refusal names when the push as a whole does not read).
@@ -165,8 +237,14 @@ mod tests {
             panic!("one identified entry expected: {entries:?}")
         };
         assert_eq!(push.record_id, id);
-        let (doc, hash) = push.first_applied.as_ref().expect("the first change, applied");
-        assert_eq!((doc.get_heads(), *hash), (vec![change.hash()], change.hash()));
+        let first = push.first_applied.as_ref().expect("the first change, applied");
+        assert_eq!(
+            (first.doc.get_heads(), first.hash),
+            (vec![change.hash()], change.hash())
+        );
+        let shown = first.shown.as_ref().expect("a push of one new record is materialized");
+        assert_eq!(shown.materialized.record.id(), id);
+        assert_eq!(shown.size, shown.body.to_string().len());
     }
 
     #[test]
