@@ -80,6 +80,30 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// A slice of a push, parsed and grouped by record.
+type Parsed = Vec<Result<crate::ingress::RecordPush, crate::ingress::Unidentified>>;
+
+/// A slice of a push being parsed (parse::by_record) on the blocking pool, on every core, or parsed already.
+enum Parsing {
+    Running(tokio::task::JoinHandle<Parsed>),
+    Done(Parsed),
+}
+
+impl Parsing {
+    fn start(slice: Vec<PushedChanges>) -> Parsing {
+        Parsing::Running(tokio::task::spawn_blocking(move || crate::ingress::by_record(slice)))
+    }
+
+    async fn finish(self) -> Result<Parsed, Refusal> {
+        match self {
+            Parsing::Done(entries) => Ok(entries),
+            Parsing::Running(task) => task
+                .await
+                .map_err(|e| Refusal::new(ErrorCode::Internal, format!("parsing the push failed: {e}"))),
+        }
+    }
+}
+
 /// How many records one slice of a push holds: decided under the ingest lock and committed together. Small
 /// enough that a sync waiting behind a large push waits a fraction of a second (a slice takes about 0.15 s here,
 /// docs/benchmarks.md), large enough that a commit (a disk flush) is spread over hundreds of records.
@@ -100,10 +124,10 @@ impl<S: SyncStore> SyncServer<S> {
         Ok(authenticate(&self.store, token).await?)
     }
 
-    /// Validates and appends a push, slice by slice: each slice of [`SLICE_RECORDS`] records is decided under the
-    /// ingest lock and committed before the lock is let go, so a small sync arriving meanwhile waits for one slice,
-    /// not for the whole push, and a request cut off half-way keeps every slice it committed (its retry finds
-    /// those changes in the log and skips them). Parsing needs no lock and is done for the whole request first.
+    /// Validates and appends a push, slice by slice: each slice of [`SLICE_RECORDS`] records is parsed without the
+    /// lock, then decided under the ingest lock and committed before the lock is let go, so a small sync arriving
+    /// meanwhile waits for one slice, not for the whole push, and a request cut off half-way keeps every slice it
+    /// committed (its retry finds those changes in the log and skips them).
     async fn ingest(
         &self,
         device: &Device,
@@ -112,18 +136,28 @@ impl<S: SyncStore> SyncServer<S> {
         response: &mut SyncResponse,
     ) -> Result<(), Refusal> {
         let started = Instant::now();
-        let entries = if push.len() < crate::ingress::parse::PARALLEL_FROM {
-            crate::ingress::by_record(push)
+        let (mut records, mut slices, mut waited, mut slowest, mut longest_queue) = (0, 0, 0.0, 0.0_f64, 0);
+        // Parsed a slice at a time, the next while this one is decided: a parsed new record holds its document
+        // (tens of KB), so parsing a whole request of 20,000 at once held 750 MB. A record pushed in two entries
+        // of different slices is decided twice, the second time against what the first committed.
+        let mut rest = push.into_iter();
+        let mut take_slice = move || -> Vec<PushedChanges> { rest.by_ref().take(SLICE_RECORDS).collect() };
+        let first = take_slice();
+        let mut parsing = if first.len() < crate::ingress::parse::PARALLEL_FROM {
+            Parsing::Done(crate::ingress::by_record(first))
         } else {
-            // On every core, and off the runtime's threads, which keep serving other devices meanwhile.
-            tokio::task::spawn_blocking(move || crate::ingress::by_record(push))
-                .await
-                .map_err(|e| Refusal::new(ErrorCode::Internal, format!("parsing the push failed: {e}")))?
+            Parsing::start(first)
         };
-        let records = entries.len();
-        let mut entries = entries.into_iter().peekable();
-        let (mut slices, mut waited, mut slowest, mut longest_queue) = (0, 0.0, 0.0_f64, 0);
-        while entries.peek().is_some() {
+        loop {
+            let entries = parsing.finish().await?;
+            let following = take_slice();
+            let more = !following.is_empty();
+            parsing = if more {
+                Parsing::start(following)
+            } else {
+                Parsing::Done(vec![])
+            };
+            records += entries.len();
             let queued = Instant::now();
             let (mut cache, queue) = {
                 let _waiting = Waiting::enter(&self.waiting);
@@ -132,9 +166,8 @@ impl<S: SyncStore> SyncServer<S> {
             };
             let decided = Instant::now();
             let mut staging = Staging::new(&self.store, &mut cache);
-            let mut slice = 0;
-            for pushed in entries.by_ref().take(SLICE_RECORDS) {
-                slice += 1;
+            let slice = entries.len();
+            for pushed in entries {
                 let outcome = match pushed {
                     Ok(push) => ingest_record(&mut staging, &self.programme, device, push, now)
                         .await
@@ -157,6 +190,9 @@ impl<S: SyncStore> SyncServer<S> {
             waited += wait_ms;
             slowest = slowest.max(slice_ms);
             longest_queue = longest_queue.max(queue);
+            if !more {
+                break;
+            }
         }
         let elapsed = started.elapsed().as_secs_f64();
         tracing::info!(

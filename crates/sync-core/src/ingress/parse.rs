@@ -79,8 +79,11 @@ pub fn by_record(push: Vec<PushedChanges>) -> Vec<Result<RecordPush, Unidentifie
     let read = |pushed: PushedChanges| {
         let changes = parse(&pushed.changes);
         let first = match (pushed.record_id, &changes) {
-            (None, Ok(changes)) => first_of(changes),
-            _ => None,
+            (Some(_), _) => None,
+            (None, Ok(changes)) => first_of(changes).map(|(id, first)| (id, Some(first))),
+            // Refused whatever it is, but under its own id and for what is wrong with it, when the changes that
+            // do parse tell the record.
+            (None, Err(_)) => first_of(&parseable(&pushed.changes)).map(|(id, _)| (id, None)),
         };
         (pushed, changes, first)
     };
@@ -94,7 +97,7 @@ pub fn by_record(push: Vec<PushedChanges>) -> Vec<Result<RecordPush, Unidentifie
     for (pushed, changes, first) in parsed {
         let (record_id, first_applied) = match (pushed.record_id, first) {
             (Some(id), _) => (id, None),
-            (None, Some((id, first))) => (id, Some(first)),
+            (None, Some((id, first))) => (id, first),
             (None, None) => {
                 entries.push(Err(Unidentified { bytes: pushed.changes }));
                 continue;
@@ -193,6 +196,14 @@ pub fn json_size(value: &serde_json::Value) -> usize {
     count.0
 }
 
+/// The pushed changes that parse, skipping the rest.
+fn parseable(bytes: &[ByteBuf]) -> Vec<Change> {
+    bytes
+        .iter()
+        .filter_map(|b| Change::from_bytes(b.to_vec()).ok())
+        .collect()
+}
+
 /// The hash of each pushed change that parses (what a refusal names when the push as a whole does not read).
 pub fn hashes_of(bytes: &[ByteBuf]) -> Vec<Option<String>> {
     bytes
@@ -245,6 +256,23 @@ mod tests {
         let shown = first.shown.as_ref().expect("a push of one new record is materialized");
         assert_eq!(shown.materialized.record.id(), id);
         assert_eq!(shown.size, shown.body.to_string().len());
+    }
+
+    #[test]
+    fn a_push_without_id_holding_an_unreadable_change_is_still_named_by_its_first_change() {
+        let (id, change) = new_record_change();
+        let entries = by_record(vec![PushedChanges {
+            record_id: None,
+            changes: vec![ByteBuf::from(change.raw_bytes().to_vec()), ByteBuf::from(vec![7, 7])],
+        }]);
+        let [Ok(push)] = &entries[..] else {
+            panic!("{entries:?}")
+        };
+        assert_eq!(push.record_id, id);
+        let Err(unreadable) = &push.changes else {
+            panic!("{push:?}")
+        };
+        assert!(unreadable.message.contains("change 1"), "{}", unreadable.message);
     }
 
     #[test]

@@ -171,6 +171,28 @@ pub async fn a_batch_appends_pushes_and_refusals_together<S: SyncStore>(storage:
     assert_eq!(storage.append(Batch::default()).await.unwrap(), 0);
 }
 
+/// Ingress stages a slice through the store: what it flushed is stored and stays cached; what it staged and never
+/// flushed (a storage error mid-slice, a request cut off) is neither stored nor left in the document cache.
+pub async fn a_slice_dropped_before_its_flush_leaves_nothing_behind<S: SyncStore>(storage: &S) {
+    use crate::document_cache::{DocumentCache, Loaded};
+    let mut cache = DocumentCache::new(8);
+    let mut staging = crate::staging::Staging::new(storage, &mut cache);
+    staging.accept(
+        push(record_in(id(1), RecordType::HazardArea, None), &[b"kept"], vec![]),
+        Loaded::default(),
+    );
+    staging.flush().await.unwrap();
+    staging.accept(
+        push(record_in(id(2), RecordType::HazardArea, None), &[b"lost"], vec![]),
+        Loaded::default(),
+    );
+    drop(staging);
+    assert!(cache.get(&id(1)).is_some(), "a flushed document stays cached");
+    assert!(cache.get(&id(2)).is_none(), "an unflushed one leaves the cache");
+    assert!(storage.record(id(1)).await.unwrap().is_some());
+    assert_eq!(storage.record(id(2)).await.unwrap(), None, "and was never stored");
+}
+
 pub async fn snapshots_stand_in_for_the_changes_they_cover<S: SyncStore>(storage: &S) {
     let hazard = record_in(id(1), RecordType::HazardArea, None);
     storage.ingest(push(hazard.clone(), &[b"h1"], vec![])).await.unwrap();

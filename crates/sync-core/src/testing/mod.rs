@@ -76,6 +76,7 @@ macro_rules! sync_store_conformance {
             quarantine_round_trips,
             a_device_is_not_sent_its_own_changes,
             a_batch_appends_pushes_and_refusals_together,
+            a_slice_dropped_before_its_flush_leaves_nothing_behind,
             snapshots_stand_in_for_the_changes_they_cover,
             heads_are_kept_and_listed_by_scope,
             cursor_checks_name_their_entry,
