@@ -77,11 +77,7 @@ fn pushes(device_id: Uuid, name: &str, team: &str, n: usize) -> Vec<Vec<PushedCh
     let mut task = tests::task(task_id);
     task["teams"] = json!([team]);
     let mut values = vec![task];
-    values.extend((1..n).map(|i| {
-            let mut f = find(Uuid::now_v7(), task_id, None, &format!("F-{i:05}"));
-            f["location"] = json!({"lat": 40.0 + (i / 100) as f64 * 0.0002, "lon": 47.0 + (i % 100) as f64 * 0.0002, "method": "handheld_gnss", "accuracy_m": 2.0});
-            f
-        }));
+    values.extend((1..n).map(|i| find_on_grid(Uuid::now_v7(), task_id, None, &format!("F-{i:05}"), i / 100, i % 100)));
     let changes: Vec<PushedChanges> = values
         .into_iter()
         .map(|value| {

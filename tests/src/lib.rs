@@ -86,6 +86,15 @@ pub fn find(id: Uuid, task: Uuid, worked_area: Option<Uuid>, label: &str) -> Val
     })
 }
 
+/// [`find`] at place (`row`, `column`) of a grid whose points lie about 20 m apart: finds that are not all
+/// siblings near one another, as a day's finds are not.
+pub fn find_on_grid(id: Uuid, task: Uuid, worked_area: Option<Uuid>, label: &str, row: usize, column: usize) -> Value {
+    let mut value = find(id, task, worked_area, label);
+    value["location"] = json!({"lat": 40.5 + row as f64 * 0.0002, "lon": 47.5 + column as f64 * 0.0002,
+        "method": "handheld_gnss", "accuracy_m": 2.0});
+    value
+}
+
 pub fn create(store: &mut Store, value: Value) -> Uuid {
     store.create_json(&value.to_string()).unwrap().id
 }

@@ -62,10 +62,7 @@ fn twenty_devices_pushing_at_once_converge_with_no_gap_or_duplicate_in_the_log()
             .map(|j| {
                 let id = Uuid::now_v7();
                 let (task, area) = if j < 2 { (task, Some(worked_area)) } else { (own, None) };
-                let mut value = find(id, task, area, &format!("F-{i:02}-{j:02}"));
-                value["location"] = json!({"lat": 40.5 + i as f64 * 0.001, "lon": 47.5 + j as f64 * 0.0002,
-                    "method": "handheld_gnss", "accuracy_m": 2.0});
-                Record::from_json(value, id).unwrap()
+                Record::from_json(find_on_grid(id, task, area, &format!("F-{i:02}-{j:02}"), i, j), id).unwrap()
             })
             .collect();
         tablet.create_batch(finds).unwrap();
@@ -173,11 +170,8 @@ fn a_server_killed_mid_push_keeps_every_slice_it_committed() {
         let finds: Vec<Record> = (1..100)
             .map(|i| {
                 let id = Uuid::now_v7();
-                let mut value = find(id, task, None, &format!("F-{t:02}-{i:02}"));
                 // Apart from one another: the device checks each find against the finds near it.
-                value["location"] = json!({"lat": 40.5 + t as f64 * 0.01, "lon": 47.5 + i as f64 * 0.0002,
-                    "method": "handheld_gnss", "accuracy_m": 2.0});
-                Record::from_json(value, id).unwrap()
+                Record::from_json(find_on_grid(id, task, None, &format!("F-{t:02}-{i:02}"), t, i), id).unwrap()
             })
             .collect();
         tablet.create_batch(finds).unwrap();

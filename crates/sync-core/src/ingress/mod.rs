@@ -52,13 +52,9 @@ pub async fn ingest_record<S: SyncStore>(
         changes,
         first_applied,
     } = push;
-    let hashes = match &changes {
-        Ok(changes) => changes.iter().map(|c| Some(c.hash().to_string())).collect(),
-        Err(_) => parse::hashes_of(&bytes),
-    };
     match decide(storage, programme, device, record_id, changes, first_applied, now).await? {
         Verdict::Decided(outcome) => Ok(outcome),
-        Verdict::Refuse(refusal) => Ok(reject(storage, device, record_id, &bytes, &hashes, now, refusal)),
+        Verdict::Refuse(refusal) => Ok(reject(storage, device, record_id, &bytes, now, refusal)),
     }
 }
 
@@ -70,15 +66,14 @@ pub fn refuse_unidentified<S: SyncStore>(
     push: Unidentified,
     now: DateTime<Utc>,
 ) -> Outcome {
-    let hashes = parse::hashes_of(&push.bytes);
     let message = "a push without record_id must include the record's first change".to_string();
     let refusal = Refusal {
         code: RejectionCode::Malformed,
         message,
         issues: vec![],
-        hashes: hashes.iter().flatten().cloned().collect(),
+        hashes: parse::hashes_of(&push.bytes).into_iter().flatten().collect(),
     };
-    reject(storage, device, Uuid::nil(), &push.bytes, &hashes, now, refusal)
+    reject(storage, device, Uuid::nil(), &push.bytes, now, refusal)
 }
 
 /// What to do with a push: an outcome already settled (accepted and appended, or deferred), or a refusal.
@@ -102,6 +97,14 @@ async fn decide<S: SyncStore>(
         message,
         issues,
         hashes,
+    };
+    let malformed = |message: String, hashes: Vec<String>| {
+        Ok(Verdict::Refuse(refuse(
+            RejectionCode::Malformed,
+            message,
+            vec![],
+            hashes,
+        )))
     };
 
     // 1. Every change parsed (by parse::by_record); an unparsable or oversized one refuses the record's whole push.
@@ -149,13 +152,7 @@ async fn decide<S: SyncStore>(
     if !to_apply.is_empty()
         && let Err(e) = after_doc.apply_changes(to_apply)
     {
-        let message = format!("the changes do not apply: {e}");
-        return Ok(Verdict::Refuse(refuse(
-            RejectionCode::Malformed,
-            message,
-            vec![],
-            hashes,
-        )));
+        return malformed(format!("the changes do not apply: {e}"), hashes);
     }
     let missing = after_doc.get_missing_deps(&[]);
     if !missing.is_empty() {
@@ -170,24 +167,8 @@ async fn decide<S: SyncStore>(
         Some(prepared) => prepared,
         None => match document::materialize(after_doc) {
             Ok(m) if m.record.id() == id => Shown::of(m),
-            Ok(m) => {
-                let message = format!("the document holds record {}, not {id}", m.record.id());
-                return Ok(Verdict::Refuse(refuse(
-                    RejectionCode::Malformed,
-                    message,
-                    vec![],
-                    hashes,
-                )));
-            }
-            Err(e) => {
-                let message = format!("the changes do not make a fieldsync record: {e}");
-                return Ok(Verdict::Refuse(refuse(
-                    RejectionCode::Malformed,
-                    message,
-                    vec![],
-                    hashes,
-                )));
-            }
+            Ok(m) => return malformed(format!("the document holds record {}, not {id}", m.record.id()), hashes),
+            Err(e) => return malformed(format!("the changes do not make a fieldsync record: {e}"), hashes),
         },
     };
     let Shown {
@@ -371,13 +352,12 @@ struct Refusal {
 }
 
 /// Refuses the push: every change goes to quarantine (nothing a device sends is dropped), and the device is told.
-/// `hashes` are those of `bytes`, one for each (None where it does not parse).
+/// Refusals are rare, so the hash of each quarantined change is read again here rather than kept by every push.
 fn reject<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     device: &Device,
     record_id: Uuid,
     bytes: &[ByteBuf],
-    hashes: &[Option<String>],
     now: DateTime<Utc>,
     refusal: Refusal,
 ) -> Outcome {
@@ -386,11 +366,11 @@ fn reject<S: SyncStore>(
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    for (bytes, change_hash) in bytes.iter().zip(hashes) {
+    for (bytes, change_hash) in bytes.iter().zip(parse::hashes_of(bytes)) {
         storage.quarantine(NewQuarantined {
             device_id: device.id,
             record_id,
-            change_hash: change_hash.clone(),
+            change_hash,
             bytes: bytes.to_vec(),
             code: code.clone(),
             message: refusal.message.clone(),
