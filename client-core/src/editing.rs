@@ -153,10 +153,10 @@ impl Store {
         change: Change,
     ) -> Result<Saved, StoreError> {
         let derived = self.derive(id, doc)?;
-        self.check_authority(old, &derived.materialized, doc)?;
-        let related = self.related(&derived.materialized.record)?;
+        self.check_authority(old, &derived.shown.materialized, doc)?;
+        let related = self.related(&derived.shown.materialized.record)?;
         let old = old.map(|o| &o.record);
-        let mut blocking = check_edit(old, &derived.materialized.record, &derived.issues, &related);
+        let mut blocking = check_edit(old, &derived.shown.materialized.record, &derived.issues, &related);
         blocking.extend(derived.issues.iter().filter(|i| i.is_error()).cloned());
         if !blocking.is_empty() {
             return Err(StoreError::Invalid { issues: blocking });

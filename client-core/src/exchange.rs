@@ -3,8 +3,8 @@
 
 use crate::error::StoreError;
 use crate::neighbourhood::parse_id;
-use crate::store::{Origin, Store};
-use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use crate::store::Store;
+use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use uuid::Uuid;
@@ -58,75 +58,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Merges changes made elsewhere, in one transaction: every change is parsed before anything is written, so
-    /// a malformed one rejects the whole batch and changes nothing. Merged records are validated and their
-    /// issues recorded, but never refused: they are another device's facts, and refusing them would lose data.
-    pub fn import_changes(&mut self, batch: &[DocumentChanges]) -> Result<ImportReport, StoreError> {
-        let parsed = batch
-            .iter()
-            .map(|doc| {
-                let changes = doc
-                    .changes
-                    .iter()
-                    .enumerate()
-                    .map(|(index, bytes)| {
-                        Change::from_bytes(bytes.clone()).map_err(|e| StoreError::BadChange {
-                            record: doc.record_id,
-                            index,
-                            reason: e.to_string(),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((doc.record_id, changes))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write(|| {
-            let mut report = ImportReport::default();
-            for (id, changes) in parsed {
-                let mut doc = self
-                    .load_document(id)?
-                    .unwrap_or_else(|| Automerge::new().with_actor(self.identity().actor.clone()));
-                let fresh: Vec<Change> = changes
-                    .into_iter()
-                    .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
-                    .collect();
-                if fresh.is_empty() {
-                    continue;
-                }
-                doc.apply_changes(fresh.clone()).map_err(|e| StoreError::BadChange {
-                    record: id,
-                    index: 0,
-                    reason: e.to_string(),
-                })?;
-                report.new_changes += fresh.len();
-                let rows: Vec<(Change, Origin)> = fresh.into_iter().map(|c| (c, Origin::Remote)).collect();
-                let missing = doc.get_missing_deps(&[]);
-                let derived = if missing.is_empty() {
-                    Some(self.derive(id, &doc))
-                } else {
-                    None
-                };
-                match derived {
-                    Some(Ok(derived)) => {
-                        self.persist(id, &doc, &rows, Some(&derived))?;
-                        report.records_changed.push(id);
-                    }
-                    Some(Err(error)) => {
-                        self.persist(id, &doc, &rows, None)?;
-                        report.incomplete.push((id, error.to_string()));
-                    }
-                    None => {
-                        self.persist(id, &doc, &rows, None)?;
-                        report
-                            .incomplete
-                            .push((id, format!("waiting for {} earlier changes", missing.len())));
-                    }
-                }
-            }
-            Ok(report)
-        })
     }
 
     /// Local changes no server has acknowledged, oldest first. Compaction never removes these.

@@ -14,6 +14,7 @@ mod error;
 mod exchange;
 mod http;
 mod identity;
+mod import;
 mod neighbourhood;
 mod queries;
 mod recovery;

@@ -6,7 +6,7 @@
 //! `http.rs`, or anything else that delivers a request and returns the server's answer).
 
 use crate::error::StoreError;
-use crate::exchange::DocumentChanges as LocalChanges;
+use crate::import::Incoming;
 use crate::store::Store;
 use protocol::session::{self, ExchangeError, Replica, SessionError};
 use protocol::{PushedChanges, RejectionCode, SyncRequest, SyncResponse, limits};
@@ -252,7 +252,7 @@ impl Store {
             .filter(|hash| !not_accepted.contains(hash.as_str()))
             .cloned()
             .collect();
-        let pulled: Vec<LocalChanges> = response.pull.iter().map(pulled_changes).collect::<Result<_, _>>()?;
+        let pulled: Vec<Incoming> = response.pull.iter().map(pulled).collect();
         self.transaction_mut(|store| {
             store.acknowledge(&accepted)?;
             {
@@ -268,7 +268,7 @@ impl Store {
                     }
                 }
             }
-            let report = store.import_changes(&pulled)?;
+            let report = store.import(pulled)?;
             store.apply_differ(&response.differ)?;
             store.answered_wanted(wanted)?;
             if let Some(profile) = &response.device {
@@ -329,22 +329,13 @@ impl Store {
     }
 }
 
-/// A pulled document as changes to import: a snapshot is opened and contributes every change it holds.
-fn pulled_changes(pulled: &protocol::DocumentChanges) -> Result<LocalChanges, StoreError> {
-    let mut changes = Vec::new();
-    if let Some(snapshot) = &pulled.snapshot {
-        let doc = automerge::Automerge::load(snapshot).map_err(|e| StoreError::BadChange {
-            record: pulled.record_id,
-            index: 0,
-            reason: format!("the server's snapshot does not load: {e}"),
-        })?;
-        changes.extend(doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()));
-    }
-    changes.extend(pulled.changes.iter().map(|b| b.to_vec()));
-    Ok(LocalChanges {
+/// A pulled document as the store imports it: a snapshot is kept as it came when the store lacks the record.
+fn pulled(pulled: &protocol::DocumentChanges) -> Incoming {
+    Incoming {
         record_id: pulled.record_id,
-        changes,
-    })
+        snapshot: pulled.snapshot.as_ref().map(|s| s.to_vec()),
+        changes: pulled.changes.iter().map(|b| b.to_vec()).collect(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -7,7 +7,7 @@
 //! - `single`: one device pushes 10,000 and then 50,000 new records: ms a record;
 //! - `crowd`: 20 devices push 500 records each at once: records/s over all, p50 and p99 of one device's sync;
 //! - `fairness`: small syncs (one record pushed, the page pulled) while another device pushes 50,000: p50, p99;
-//! - `fill`: a fresh tablet's first sync of 50,000 records: time and store bytes a record;
+//! - `fill`: a fresh tablet's first sync of 50,000 records: time, and store bytes a record (by table and index too);
 //! - `steps` (only when named): 5,000 (or `STEPS_RECORDS`) new records served in process, without HTTP, for instruction counts:
 //!   `valgrind --tool=callgrind target/release/deps/ingest-* steps`, then `callgrind_annotate --inclusive=yes`.
 #![allow(clippy::unwrap_used)]
@@ -237,6 +237,18 @@ fn fill(dir: &Path) {
         bytes as f64 / 1e6,
         bytes as f64 / n as f64
     );
+    // Where the bytes are: each table and index, by SQLite's dbstat.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+        .unwrap();
+    let tables = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .map(|(name, size)| format!("{name} {:.0}", size as f64 / n as f64))
+        .collect::<Vec<_>>();
+    println!("fill: B a record by table and index: {}", tables.join(", "));
     server.stop();
 }
 

@@ -330,3 +330,75 @@ fn a_hazard_area_with_its_perimeter_is_stored_and_read_back() {
     assert_eq!(stored.record.to_json()["perimeter"], hazard["perimeter"]);
     assert_eq!(stored.record.to_json()["contamination"], json!(["ap_mines", "uxo"]));
 }
+
+#[test]
+fn a_programme_merged_from_elsewhere_reads_back_as_it_was_made_in_every_record_type() {
+    use client_core::DocumentChanges;
+    use demo::{Scale, Scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("laptop.db");
+    let mut store = store(&path, "Camp laptop", "Supervisor");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let dataset = demo::generate(&Scenario::new(Scale::Small, 5, today));
+    let plan = demo::plan(&dataset).unwrap();
+    let batch = |created: bool| -> Vec<DocumentChanges> {
+        plan.entries
+            .iter()
+            .filter(|e| e.creates == created)
+            .map(|e| DocumentChanges {
+                record_id: e.record_id,
+                changes: e.changes.clone(),
+            })
+            .collect()
+    };
+    // A malformed change at the end of a batch of thousands refuses it all, though the chunks before it were
+    // already written inside its transaction.
+    let mut spoiled = batch(true);
+    assert!(
+        spoiled.len() > 1_000,
+        "the batch is merged in several chunks: {}",
+        spoiled.len()
+    );
+    let last = spoiled.len() - 1;
+    spoiled[last].changes[0].truncate(40);
+    let error = store.import_changes(&spoiled).unwrap_err();
+    assert!(
+        matches!(error, StoreError::BadChange { record, .. } if record == spoiled[last].record_id),
+        "{error}"
+    );
+    assert_eq!(store.count().unwrap(), 0, "nothing of the refused batch is kept");
+
+    // Records new to the store first (kept as their document's bytes), then their edits (kept as change rows).
+    let created = store.import_changes(&batch(true)).unwrap();
+    let edited = store.import_changes(&batch(false)).unwrap();
+    assert_eq!(created.new_changes + edited.new_changes, plan.changes);
+    assert!(edited.new_changes > 0, "the demo edits records after creating them");
+    assert!(created.incomplete.is_empty() && edited.incomplete.is_empty());
+
+    let check = |store: &Store| {
+        let mut types = std::collections::BTreeSet::new();
+        for history in dataset.histories() {
+            let expected = history.record();
+            let stored = store.get(expected.id()).unwrap();
+            assert_eq!(&stored.record, expected, "{} reads back as made", expected.meta.label);
+            types.insert(expected.record_type());
+        }
+        types
+    };
+    let types = check(&store);
+    assert!(types.len() >= 7, "the demo covers the record types: {types:?}");
+    assert_eq!(store.count().unwrap(), dataset.record_count());
+    assert!(
+        store.outbox().unwrap().is_empty(),
+        "nothing merged is this device's to deliver"
+    );
+
+    // Reopened, every change of every record is still there, and merging it all again adds nothing.
+    drop(store);
+    let mut store = reopen(&path);
+    check(&store);
+    let held: usize = store.export_changes().unwrap().iter().map(|d| d.changes.len()).sum();
+    assert_eq!(held, plan.changes);
+    let again = store.import_changes(&store.export_changes().unwrap()).unwrap();
+    assert_eq!((again.new_changes, again.records_changed.len()), (0, 0));
+}
