@@ -23,6 +23,11 @@ use std::path::PathBuf;
 use store_sqlite::SqliteStorage;
 use sync_core::store::Role;
 
+/// mimalloc instead of glibc's malloc: ingest allocates and frees many small values a record (parsed changes,
+/// materialized records, their JSON), and glibc's malloc took a quarter of the server's time (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "fieldsync-server", version, about = "The fieldsync sync server")]
 struct Cli {

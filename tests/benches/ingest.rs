@@ -127,14 +127,16 @@ fn single(dir: &Path) {
     for n in [10_000, 50_000] {
         let server = TestServer::start(&dir.join(format!("single-{n}")));
         let pusher = Pusher::new(&server, "single", "Team 3", n);
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_seconds());
         let requests = pusher.push_all(&server);
-        let elapsed = started.elapsed();
+        let (elapsed, cpu) = (started.elapsed(), cpu_seconds() - cpu);
         println!(
-            "single: {n} new records from one device in {} request(s): {:.2} s, {:.3} ms a record",
+            "single: {n} new records from one device in {} request(s): {:.2} s, {:.3} ms a record; {:.3} ms of CPU a record ({:.2} cores busy)",
             requests.len(),
             elapsed.as_secs_f64(),
-            ms(elapsed) / n as f64
+            ms(elapsed) / n as f64,
+            cpu * 1e3 / n as f64,
+            cpu / elapsed.as_secs_f64()
         );
         server.stop();
     }
@@ -145,7 +147,7 @@ fn crowd(dir: &Path) {
     let pushers: Vec<Pusher> = (0..20)
         .map(|i| Pusher::new(&server, &format!("crowd-{i}"), &format!("Team {i}"), 500))
         .collect();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let mut times: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = pushers
             .iter()
@@ -153,15 +155,16 @@ fn crowd(dir: &Path) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let elapsed = started.elapsed();
+    let (elapsed, cpu) = (started.elapsed(), cpu_seconds() - cpu);
     times.sort();
     let records: usize = pushers.iter().map(Pusher::records).sum();
     println!(
-        "crowd: 20 devices x 500 records at once: {:.2} s in all, {:.0} records/s; one device's sync p50 {:.0} ms, p99 {:.0} ms",
+        "crowd: 20 devices x 500 records at once: {:.2} s in all, {:.0} records/s; one device's sync p50 {:.0} ms, p99 {:.0} ms; {:.2} cores busy",
         elapsed.as_secs_f64(),
         records as f64 / elapsed.as_secs_f64(),
         ms(times[10]),
-        ms(times[19])
+        ms(times[19]),
+        cpu / elapsed.as_secs_f64()
     );
     server.stop();
 }
@@ -294,6 +297,18 @@ fn steps(dir: &Path) {
         elapsed.as_secs_f64(),
         ms(elapsed) / n as f64
     );
+}
+
+/// The CPU time this process (the server and the bench's devices) has used so far, user and system, from
+/// /proc/self/stat (in clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces: utime and stime are the
+    // 14th and 15th fields of the line, the 12th and 13th after the name.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
 fn ms(d: Duration) -> f64 {

@@ -25,6 +25,8 @@ fn main() {
     let binary = server_binary();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
+    // `serve` makes the data directory; the device is enrolled beside the running server, as an operator does.
+    let mut server = ServerProcess::serve(&data);
     let output = Command::new(&binary)
         .args([
             "--data-dir",
@@ -49,7 +51,6 @@ fn main() {
         .unwrap()
         .trim()
         .to_string();
-    let mut server = ServerProcess::serve(&data);
     println!(
         "server pid {}: after start VmRSS {} kB",
         server.pid(),

@@ -16,6 +16,11 @@ use serde_json::{Value, json};
 use std::path::Path;
 use uuid::Uuid;
 
+/// The server binary's allocator (server/src/main.rs), for every test and bench that links this crate: a server
+/// run in process, as most of them run it, is then measured and tried with the allocator it ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The moment every test device believes it is: the afternoon of the day the fixtures describe.
 pub fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()

@@ -177,23 +177,28 @@ impl SyncStore for SqliteStorage {
         .await
     }
 
-    async fn document(&self, id: Uuid) -> Result<StoredDocument, StorageError> {
+    async fn documents(&self, ids: Vec<Uuid>) -> Result<Vec<StoredDocument>, StorageError> {
         self.read(move |tx| {
-            let snapshot = tx
-                .prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?
-                .query_row([id.to_string()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
-                .optional()?;
-            let covers = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
-            let changes = tx
-                .prepare_cached(
-                    "SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' AND seq > ?2 ORDER BY seq",
-                )?
-                .query_map(params![id.to_string(), covers], |r| r.get::<_, Vec<u8>>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(StoredDocument {
-                snapshot: snapshot.map(|(_, bytes)| bytes),
-                changes,
-            })
+            let mut snapshots = tx.prepare_cached("SELECT covers_seq, bytes FROM snapshots WHERE record_id = ?1")?;
+            let mut changes = tx.prepare_cached(
+                "SELECT bytes FROM log WHERE record_id = ?1 AND kind = 'change' AND seq > ?2 ORDER BY seq",
+            )?;
+            let mut documents = Vec::with_capacity(ids.len());
+            for id in ids {
+                let id = id.to_string();
+                let snapshot = snapshots
+                    .query_row([&id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                    .optional()?;
+                let covers = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+                let changes = changes
+                    .query_map(params![id, covers], |r| r.get::<_, Vec<u8>>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                documents.push(StoredDocument {
+                    snapshot: snapshot.map(|(_, bytes)| bytes),
+                    changes,
+                });
+            }
+            Ok(documents)
         })
         .await
     }

@@ -166,6 +166,10 @@ impl<S: SyncStore> SyncServer<S> {
             };
             let decided = Instant::now();
             let mut staging = Staging::new(&self.store, &mut cache);
+            let ids = entries
+                .iter()
+                .filter_map(|pushed| pushed.as_ref().ok().map(|push| push.record_id));
+            staging.prefetch(ids).await.map_err(Refusal::internal)?;
             let slice = entries.len();
             for pushed in entries {
                 let outcome = match pushed {

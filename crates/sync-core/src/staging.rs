@@ -8,7 +8,7 @@
 //! pushed before its finds), so reads go through here: staged rows first, then storage.
 
 use crate::document_cache::{DocumentCache, Loaded};
-use crate::store::{Batch, Ingest, NewQuarantined, RecordRow, StorageError, SyncStore};
+use crate::store::{Batch, Ingest, NewQuarantined, RecordRow, StorageError, StoredDocument, SyncStore};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -23,6 +23,8 @@ pub struct Staging<'a, S> {
     batch: Batch,
     /// Rows read from storage during this slice (None: no such record), forgotten at the flush.
     read: std::sync::Mutex<HashMap<Uuid, Option<RecordRow>>>,
+    /// Stored documents of the slice's records that were not cached, read in one go ([`Staging::prefetch`]).
+    prefetched: HashMap<Uuid, StoredDocument>,
 }
 
 impl<'a, S: SyncStore> Staging<'a, S> {
@@ -34,7 +36,23 @@ impl<'a, S: SyncStore> Staging<'a, S> {
             actors: HashMap::new(),
             batch: Batch::default(),
             read: std::sync::Mutex::new(HashMap::new()),
+            prefetched: HashMap::new(),
         }
+    }
+
+    /// Reads the stored documents of those of `ids` that are not cached, in one trip to storage, for
+    /// [`Staging::document`] to load (a slice of 500 new records was 500 trips, each a hop to the blocking pool).
+    pub async fn prefetch(&mut self, ids: impl IntoIterator<Item = Uuid>) -> Result<(), StorageError> {
+        let missing: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| self.cache.get(id).is_none() && !self.rows.contains_key(id))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let stored = self.storage.documents(missing.clone()).await?;
+        self.prefetched.extend(missing.into_iter().zip(stored));
+        Ok(())
     }
 
     /// The record's document as it stands with the changes accepted so far (a copy to change freely). The caller
@@ -49,7 +67,11 @@ impl<'a, S: SyncStore> Staging<'a, S> {
                 "record {id} was pushed twice in one request and its staged document is gone: push again"
             )));
         }
-        let loaded = Loaded::from_stored(id, self.storage.document(id).await?)?;
+        let stored = match self.prefetched.remove(&id) {
+            Some(stored) => stored,
+            None => self.storage.document(id).await?,
+        };
+        let loaded = Loaded::from_stored(id, stored)?;
         self.cache.put(id, loaded.clone());
         Ok(loaded)
     }
@@ -154,6 +176,7 @@ impl<'a, S: SyncStore> Staging<'a, S> {
         let staged = std::mem::take(&mut self.rows);
         self.actors.clear();
         self.read_rows().clear();
+        self.prefetched.clear();
         if let Err(e) = self.storage.append(batch).await {
             for id in staged.keys() {
                 self.cache.forget(id);

@@ -252,7 +252,13 @@ pub trait SyncStore: Send + Sync + 'static {
     /// them to make everything derived from the log again).
     fn logged_records(&self) -> impl Future<Output = Result<Vec<Uuid>, StorageError>> + Send;
     /// A record's latest snapshot and the changes after it: what loading the document needs. Empty if unknown.
-    fn document(&self, id: Uuid) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send;
+    fn document(&self, id: Uuid) -> impl Future<Output = Result<StoredDocument, StorageError>> + Send {
+        let documents = self.documents(vec![id]);
+        async move { Ok(documents.await?.pop().unwrap_or_default()) }
+    }
+    /// [`SyncStore::document`] of each of `ids`, in their order, read in one go: ingress asks for a whole slice
+    /// of a push at once, so a slice of new records costs one trip to storage, not one a record.
+    fn documents(&self, ids: Vec<Uuid>) -> impl Future<Output = Result<Vec<StoredDocument>, StorageError>> + Send;
 
     /// Appends a request's accepted pushes and refusals in one transaction. Changes already in the log (same
     /// record and hash) are skipped, so a retried push changes nothing. Returns how many changes were new.

@@ -210,6 +210,11 @@ pub async fn snapshots_stand_in_for_the_changes_they_cover<S: SyncStore>(storage
     let stored = storage.document(id(1)).await.unwrap();
     assert_eq!(stored.changes, vec![b"h3".to_vec()], "the tail after the snapshot");
     assert!(storage.document(id(9)).await.unwrap() == StoredDocument::default());
+    assert_eq!(
+        storage.documents(vec![id(9), id(1), id(9)]).await.unwrap(),
+        vec![StoredDocument::default(), stored.clone(), StoredDocument::default()],
+        "documents answers for each id asked, in order, known or not"
+    );
     // The full log is still there.
     assert_eq!(storage.document_changes(id(1)).await.unwrap().len(), 3);
 
