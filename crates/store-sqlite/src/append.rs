@@ -6,8 +6,16 @@ use domain::RecordType;
 use rusqlite::{Transaction, params};
 use sync_core::store::{Grant, Ingest, NewQuarantined};
 
+/// What appending one push added to the log.
+pub(crate) struct Appended {
+    /// Changes the log did not hold.
+    pub new: usize,
+    /// The sequence number of the last of them.
+    pub last_seq: Option<i64>,
+}
+
 /// One accepted push: its new changes, the record's row (with its heads), a task's scope, grants and a snapshot.
-pub(crate) fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usize, Error> {
+pub(crate) fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<Appended, Error> {
     let Ingest {
         record,
         changes,
@@ -21,14 +29,14 @@ pub(crate) fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usiz
     let device_id = device_id.to_string();
     let received_at = time_text(&received_at);
 
-    let mut new = 0;
+    let (mut new, mut last_seq) = (0, None);
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO log (kind, record_id, hash, bytes, device_id, received_at, actor) \
          VALUES ('change', ?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for change in &changes {
         // Ignored when log_change_identity already holds (record, hash): a retried push adds nothing.
-        new += insert.execute(params![
+        let inserted = insert.execute(params![
             record_id,
             &change.hash[..],
             change.bytes,
@@ -36,6 +44,10 @@ pub(crate) fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usiz
             received_at,
             change.actor,
         ])?;
+        if inserted == 1 {
+            new += 1;
+            last_seq = Some(tx.last_insert_rowid());
+        }
     }
 
     tx.prepare_cached(
@@ -106,7 +118,7 @@ pub(crate) fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<usiz
         )?
         .execute(params![record_id, bytes])?;
     }
-    Ok(new)
+    Ok(Appended { new, last_seq })
 }
 
 /// One refused change, kept for review.

@@ -6,8 +6,8 @@ use domain::RecordType;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sync_core::store::{
-    Batch, Device, Entries, Grant, LogChange, NewDevice, NewQuarantined, Quarantined, RecordHeads, RecordRow,
-    RecordSnapshot, StorageError, StoredDocument, SyncStore, Visibility,
+    Batch, Device, Entries, Grant, LogChange, NewDevice, NewQuarantined, OwnChanges, Quarantined, RecordHeads,
+    RecordRow, RecordSnapshot, StorageError, StoredDocument, SyncStore, Visibility,
 };
 use uuid::Uuid;
 
@@ -206,8 +206,20 @@ impl SyncStore for SqliteStorage {
     async fn append(&self, batch: Batch) -> Result<usize, StorageError> {
         self.write(move |tx| {
             let mut new = 0;
+            // The last change each device pushed that the log took, for pushed_through.
+            let mut pushed: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
             for ingest in batch.ingests {
-                new += append_ingest(tx, ingest)?;
+                let device = ingest.device_id;
+                let appended = append_ingest(tx, ingest)?;
+                new += appended.new;
+                if let Some(seq) = appended.last_seq {
+                    pushed.insert(device, seq);
+                }
+            }
+            let mut mark =
+                tx.prepare_cached("UPDATE devices SET pushed_through = max(pushed_through, ?2) WHERE device_id = ?1")?;
+            for (device, seq) in pushed {
+                mark.execute(params![device.to_string(), seq])?;
             }
             for item in batch.quarantined {
                 append_quarantined(tx, item)?;
@@ -225,6 +237,17 @@ impl SyncStore for SqliteStorage {
                 .query_row([actor], |r| r.get(0))
                 .optional()?;
             device.map(|d| parse_uuid(&d, "device id")).transpose()
+        })
+        .await
+    }
+
+    async fn pushed_through(&self, device: Uuid) -> Result<u64, StorageError> {
+        self.read(move |tx| {
+            let seq: Option<i64> = tx
+                .prepare_cached("SELECT pushed_through FROM devices WHERE device_id = ?1")?
+                .query_row([device.to_string()], |r| r.get(0))
+                .optional()?;
+            Ok(seq.map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
         })
         .await
     }
@@ -276,12 +299,12 @@ impl SyncStore for SqliteStorage {
     async fn entries(
         &self,
         visibility: &Visibility,
-        except_device: Option<Uuid>,
+        own: Option<OwnChanges>,
         after: u64,
         limit: u32,
     ) -> Result<Entries, StorageError> {
         let teams = teams_json(visibility)?;
-        self.read(move |tx| entries(tx, teams.as_deref(), except_device, after, limit))
+        self.read(move |tx| entries(tx, teams.as_deref(), own, after, limit))
             .await
     }
 

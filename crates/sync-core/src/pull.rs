@@ -5,31 +5,31 @@
 //!   device is never asked to pull an empty page.
 //! - When nothing visible remains, the cursor moves to the log's end as it was read with the entries, so the
 //!   next idle pull scans nothing and no entry committed later is skipped.
-//! - A change the device pushed itself is covered but not sent back, nor counted in the page: the store leaves
-//!   it out, so a device's own large push is never followed by pages of nothing.
+//! - A change the device pushes in this request is covered but not sent back, nor counted in the page: the
+//!   store leaves it out (`OwnChanges`), so a device's own large push is never followed by pages of nothing.
+//!   What it pushed before is sent like anything else after its cursor: a device restored from a backup gets it
+//!   back.
 //! - A grant brings every earlier change of what it grants.
 //! - A record whose first change is in the page (the device lacks it) is sent as its snapshot when one covers
 //!   nothing beyond the page, in place of the changes it covers.
 
-use crate::store::{Entries, LogChange, LogEntry, Page, StorageError, SyncStore, Visibility};
+use crate::store::{Entries, LogChange, LogEntry, OwnChanges, Page, StorageError, SyncStore, Visibility};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// The page after `after` that `visibility` sees, at most `limit` log entries' worth (a grant counts as one
-/// entry and may bring more changes than `limit`). Changes pushed by `except_device` are left out (that device
-/// has them) and not counted, but still count as covered, so its cursor moves past them.
+/// entry and may bring more changes than `limit`). The changes `own` names are left out (that device has them)
+/// and not counted, but still count as covered, so its cursor moves past them.
 pub async fn pull<S: SyncStore>(
     store: &S,
     visibility: &Visibility,
-    except_device: Option<Uuid>,
+    own: Option<OwnChanges>,
     after: u64,
     limit: u32,
 ) -> Result<Page, StorageError> {
     // A limit of 0 would return nothing and never advance; one entry is the least a page can cover.
     let limit = limit.max(1);
-    let Entries { mut entries, last_seq } = store
-        .entries(visibility, except_device, after, limit.saturating_add(1))
-        .await?;
+    let Entries { mut entries, last_seq } = store.entries(visibility, own, after, limit.saturating_add(1)).await?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     let cursor = match entries.last() {

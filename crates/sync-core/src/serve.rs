@@ -8,11 +8,13 @@ use crate::ingress::ingest_record;
 use crate::recovery::{differ, wanted};
 use crate::scope::visibility;
 use crate::staging::Staging;
-use crate::store::{Device, StorageError, SyncStore};
+use crate::store::{Device, OwnChanges, StorageError, SyncStore};
 use chrono::{DateTime, Utc};
 use domain::Programme;
 use protocol::{DocumentChanges, ErrorCode, PushedChanges, SyncRequest, SyncResponse, limits};
 use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::Mutex;
@@ -235,6 +237,12 @@ impl<S: SyncStore> SyncServer<S> {
             check_cursor(store, &request).await?;
         }
         let pushed: usize = request.push.iter().map(|d| d.changes.len()).sum();
+        // Read before this request's push is appended: what the device pushes now it holds and is not sent back;
+        // what it pushed before comes back once it is after the cursor (a device restored from a backup).
+        let own = OwnChanges {
+            device: device.id,
+            pushed_after: store.pushed_through(device.id).await.map_err(Refusal::internal)?,
+        };
         let mut response = SyncResponse {
             version: protocol::VERSION,
             server_id,
@@ -261,6 +269,10 @@ impl<S: SyncStore> SyncServer<S> {
             page_limit,
             ..
         } = request;
+        // A device whose cursor is behind its own last push either never got the answer to that push (and pushes
+        // it again now) or lost it from its store (restored from a backup). What it pushes again it holds, so that
+        // is not sent back; the rest of its own changes are.
+        let held = (cursor < own.pushed_after && !push.is_empty()).then(|| held_changes(&push));
         if !push.is_empty() {
             self.ingest(device, push, now, &mut response).await?;
         }
@@ -276,11 +288,17 @@ impl<S: SyncStore> SyncServer<S> {
             let limit = page_limit
                 .unwrap_or(limits::DEFAULT_PAGE_CHANGES)
                 .clamp(1, limits::DEFAULT_PAGE_CHANGES);
-            // What the device pushed (now or in an earlier request) is in the log after its cursor too; it has those.
-            let page = crate::pull::pull(store, &visibility(device), Some(device.id), cursor, limit)
+            let page = crate::pull::pull(store, &visibility(device), Some(own), cursor, limit)
                 .await
                 .map_err(Refusal::internal)?;
             for change in page.changes {
+                if !change.snapshot
+                    && held
+                        .as_ref()
+                        .is_some_and(|held| held.contains(&fingerprint(&change.bytes)))
+                {
+                    continue;
+                }
                 let bytes = ByteBuf::from(change.bytes);
                 match response.pull.last_mut() {
                     Some(last) if last.record_id == change.record_id && !change.snapshot => last.changes.push(bytes),
@@ -317,6 +335,19 @@ impl<S: SyncStore> SyncServer<S> {
         );
         Ok(response)
     }
+}
+
+/// The fingerprints of the changes a request pushes (see [`fingerprint`]).
+fn held_changes(push: &[PushedChanges]) -> HashSet<[u8; 32]> {
+    push.iter()
+        .flat_map(|d| d.changes.iter())
+        .map(|bytes| fingerprint(bytes))
+        .collect()
+}
+
+/// A change's bytes, hashed: two changes are the same change exactly when their bytes are equal.
+fn fingerprint(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// What one request may carry (docs/protocol.md, "Limits").

@@ -196,6 +196,26 @@ impl LogEntry {
     }
 }
 
+/// The changes of its own that a device's pull leaves out: those it pushed after `pushed_after` (in practice,
+/// those it pushes in the request being answered, which it holds), so that a large push is never followed by
+/// pages of nothing. Its own changes up to `pushed_after` are sent like any other once they are after its
+/// cursor: a device restored from a backup, or a new store enrolled as the device, gets its own records back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnChanges {
+    pub device: Uuid,
+    pub pushed_after: u64,
+}
+
+impl OwnChanges {
+    /// Every change the device ever pushed left out.
+    pub fn every(device: Uuid) -> OwnChanges {
+        OwnChanges {
+            device,
+            pushed_after: 0,
+        }
+    }
+}
+
 /// Visible log entries after a cursor, and where the log ended when they were read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entries {
@@ -281,18 +301,19 @@ pub trait SyncStore: Send + Sync + 'static {
     fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
     /// The device that pushed the first logged change of this Automerge actor: the device the actor belongs to.
     fn actor_owner(&self, actor: &[u8]) -> impl Future<Output = Result<Option<Uuid>, StorageError>> + Send;
+    /// The sequence number of the last change `device` pushed that the log took (0 if none).
+    fn pushed_through(&self, device: Uuid) -> impl Future<Output = Result<u64, StorageError>> + Send;
 
     /// The log entries after `after` that `visibility` sees, in log order, at most `limit` of them, with the
     /// sequence number of the log's last entry read in the same snapshot (so that a cursor moved to it covers
     /// nothing that had not committed). A change is visible when its record has no task or its task lists one of
     /// the teams; a grant when it grants one of the teams. A device that sees everything is sent no grants (it
-    /// already has what they grant). Changes pushed by `except_device` are left out and do not count towards
-    /// `limit`: that device has them, so a large push is never followed by pages of nothing. The pull policy
-    /// above this is sync_core::pull.
+    /// already has what they grant). The changes `own` names are left out and do not count towards `limit`.
+    /// The pull policy above this is sync_core::pull.
     fn entries(
         &self,
         visibility: &Visibility,
-        except_device: Option<Uuid>,
+        own: Option<OwnChanges>,
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Entries, StorageError>> + Send;

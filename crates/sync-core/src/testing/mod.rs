@@ -75,6 +75,7 @@ macro_rules! sync_store_conformance {
             cursor_moves_past_invisible_entries,
             quarantine_round_trips,
             a_device_is_not_sent_its_own_changes,
+            a_device_gets_back_what_it_pushed_before_its_mark,
             a_batch_appends_pushes_and_refusals_together,
             a_slice_dropped_before_its_flush_leaves_nothing_behind,
             snapshots_stand_in_for_the_changes_they_cover,

@@ -2,7 +2,7 @@
 //! entries, grant expansions, first changes, snapshots, and the lists of records.
 
 use super::fixtures::*;
-use crate::store::{Grant, LogEntry, SyncStore, Visibility};
+use crate::store::{Grant, LogEntry, OwnChanges, SyncStore, Visibility};
 use domain::RecordType;
 
 /// `entries` sees what the visibility sees, grants only of its teams and none for everyone, stops at `limit`,
@@ -80,7 +80,7 @@ pub async fn pull_primitives_answer_as_the_contract_says<S: SyncStore>(store: &S
     );
 
     // The pusher's own changes are left out, and not counted against the limit; its grants stay.
-    let pusher = Some(uuid::Uuid::from_u128(7));
+    let pusher = Some(OwnChanges::every(uuid::Uuid::from_u128(7)));
     let own = store.entries(&Visibility::All, pusher, 0, 1).await.unwrap();
     assert_eq!(
         (own.entries.len(), own.last_seq),
@@ -93,7 +93,10 @@ pub async fn pull_primitives_answer_as_the_contract_says<S: SyncStore>(store: &S
         grants_at(&seen),
         "only the grant is left for the pusher"
     );
-    let other = store.entries(&Visibility::All, Some(id(99)), 0, 100).await.unwrap();
+    let other = store
+        .entries(&Visibility::All, Some(OwnChanges::every(id(99))), 0, 100)
+        .await
+        .unwrap();
     assert_eq!(other, everyone, "another device's changes are all there");
 
     let grant_seq = seen

@@ -1,7 +1,7 @@
 //! Conformance checks of pulling: visibility, grants, cursors, a device's own changes, heads for recovery.
 
 use super::fixtures::*;
-use crate::store::{Grant, LogChange, Page, SyncStore, Visibility};
+use crate::store::{Grant, LogChange, NewDevice, OwnChanges, Page, SyncStore, Visibility};
 use domain::RecordType;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -368,7 +368,7 @@ pub async fn a_device_is_not_sent_its_own_changes<S: SyncStore>(storage: &S) {
     storage.ingest(theirs).await.unwrap();
     let last = storage.last_seq().await.unwrap();
 
-    let page = crate::pull::pull(storage, &Visibility::All, Some(id(100)), 0, 100)
+    let page = crate::pull::pull(storage, &Visibility::All, Some(OwnChanges::every(id(100))), 0, 100)
         .await
         .unwrap();
     assert_eq!(bytes_of(&page.changes), [b"t1".to_vec()]);
@@ -377,13 +377,13 @@ pub async fn a_device_is_not_sent_its_own_changes<S: SyncStore>(storage: &S) {
         (last, false),
         "its own changes are covered, not sent"
     );
-    let page = crate::pull::pull(storage, &sees(&["alpha"]), Some(id(200)), 0, 100)
+    let page = crate::pull::pull(storage, &sees(&["alpha"]), Some(OwnChanges::every(id(200))), 0, 100)
         .await
         .unwrap();
     assert_eq!(bytes_of(&page.changes), [b"m1".to_vec(), b"m2".to_vec()]);
     // Its own changes do not count against the page: a page of one still brings the other device's change, and
     // no page of nothing follows.
-    let page = crate::pull::pull(storage, &Visibility::All, Some(id(100)), 0, 1)
+    let page = crate::pull::pull(storage, &Visibility::All, Some(OwnChanges::every(id(100))), 0, 1)
         .await
         .unwrap();
     assert_eq!(bytes_of(&page.changes), [b"t1".to_vec()]);
@@ -392,6 +392,66 @@ pub async fn a_device_is_not_sent_its_own_changes<S: SyncStore>(storage: &S) {
         .await
         .unwrap();
     assert_eq!(everything.changes.len(), 3);
+}
+
+/// A device's pull leaves out only what it pushed after the mark it is given: what it pushed before comes back once
+/// it is after the cursor (a device restored from a backup). The mark is the last change the device pushed that
+/// the log took, raised by every append and never lowered.
+pub async fn a_device_gets_back_what_it_pushed_before_its_mark<S: SyncStore>(storage: &S) {
+    let device = device("tablet", &["alpha"], crate::store::Role::TeamLeader);
+    let new = NewDevice {
+        device: device.clone(),
+        token_hash: token(1),
+    };
+    storage.add_device(new).await.unwrap();
+    assert_eq!(
+        storage.pushed_through(device.id).await.unwrap(),
+        0,
+        "nothing pushed yet"
+    );
+    assert_eq!(
+        storage.pushed_through(id(999)).await.unwrap(),
+        0,
+        "an unknown device has pushed nothing"
+    );
+
+    let mut first = push(record_in(id(1), RecordType::HazardArea, None), &[b"d1", b"d2"], vec![]);
+    first.device_id = device.id;
+    storage.ingest(first.clone()).await.unwrap();
+    let mark = storage.last_seq().await.unwrap();
+    let mut theirs = push(record_in(id(2), RecordType::HazardArea, None), &[b"t1"], vec![]);
+    theirs.device_id = id(200);
+    storage.ingest(theirs).await.unwrap();
+    assert_eq!(
+        storage.pushed_through(device.id).await.unwrap(),
+        mark,
+        "the last of its two changes"
+    );
+    storage.ingest(first).await.unwrap();
+    assert_eq!(
+        storage.pushed_through(device.id).await.unwrap(),
+        mark,
+        "a retried push adds nothing"
+    );
+
+    let mut second = push(record_in(id(1), RecordType::HazardArea, None), &[b"d3"], vec![]);
+    second.device_id = device.id;
+    storage.ingest(second).await.unwrap();
+    let own = OwnChanges {
+        device: device.id,
+        pushed_after: mark,
+    };
+    let page = crate::pull::pull(storage, &Visibility::All, Some(own), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes_of(&page.changes),
+        [b"d1".to_vec(), b"d2".to_vec(), b"t1".to_vec()],
+        "what it pushed up to the mark comes back; what it pushed after (d3) does not"
+    );
+    let last = storage.last_seq().await.unwrap();
+    assert_eq!(page.cursor, last, "and the cursor covers d3");
+    assert_eq!(storage.pushed_through(device.id).await.unwrap(), last, "raised to d3");
 }
 
 pub async fn heads_are_kept_and_listed_by_scope<S: SyncStore>(storage: &S) {
