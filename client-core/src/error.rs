@@ -34,6 +34,11 @@ pub enum StoreError {
     BadChange { record: Uuid, index: usize, reason: String },
     #[error("record {record}: {source}")]
     Document { record: Uuid, source: Box<DocumentError> },
+    /// A bundle file refused whole (damaged, cut short, not a bundle); nothing of it was stored.
+    #[error("the bundle was not imported: {0}. Nothing was stored")]
+    BadBundle(String),
+    #[error("cannot write the bundle to {path}: {reason}")]
+    BundleFile { path: String, reason: String },
     #[error("the store's database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

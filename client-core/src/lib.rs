@@ -8,6 +8,7 @@
 //! **Architecture invariant:** client-core never links the server's web or PostgreSQL stack.
 
 mod authority;
+mod bundle;
 mod compaction;
 mod editing;
 mod error;
@@ -23,6 +24,7 @@ mod store;
 mod sync;
 
 pub use authority::Enrolled;
+pub use bundle::{BundleContents, BundleImported, BundleWritten};
 pub use compaction::CompactionReport;
 pub use editing::Saved;
 pub use error::StoreError;

@@ -5,5 +5,6 @@
 //! the protocol crate with devices.
 
 pub mod config;
+pub mod data_lock;
 pub mod enrollment;
 pub mod http;

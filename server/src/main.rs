@@ -93,6 +93,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import a bundle a device wrote (`fieldsync export-bundle`, carried on a USB stick): its changes are
+    /// checked as a network sync's push would be, as that device's, and refusals kept in quarantine. A damaged or
+    /// truncated bundle is refused whole; importing one twice changes nothing.
+    ImportBundle { file: PathBuf },
+    /// Write a bundle of what a device would pull, for a device the server cannot reach over the network; it
+    /// imports it with `fieldsync import-bundle`.
+    ExportBundle {
+        /// The device, by its name or id (`fieldsync-server device list`).
+        #[arg(long)]
+        device: String,
+        /// Only what the log holds after this position (the device's cursor); by default everything it may see.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        file: PathBuf,
+    },
     /// Make everything the server derives from its change log (records, their warnings and heads, snapshots,
     /// task scopes, HQ's layer tables) again from the log alone. Stop the server first.
     Rebuild,
@@ -151,6 +166,16 @@ async fn main() -> Result<()> {
     }
     let storage = SqliteStorage::open(&settings.data_dir)
         .with_context(|| format!("cannot open the data directory {}", settings.data_dir.display()))?;
+    let appends = match &cli.command {
+        Command::Serve { .. } => Some("serve"),
+        Command::Demo { .. } => Some("demo"),
+        Command::ImportBundle { .. } => Some("import-bundle"),
+        Command::Rebuild => Some("rebuild"),
+        _ => None,
+    };
+    let _lock = appends
+        .map(|what| server::data_lock::DataLock::take(&settings.data_dir, what))
+        .transpose()?;
     match cli.command {
         Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings).await,
         Command::Serve { demo: true, .. } => commands::serve::serve_demo(storage, &settings).await,
@@ -165,6 +190,10 @@ async fn main() -> Result<()> {
         } => commands::export::export(storage, format, out, &names, filter).await,
         Command::Quality { task, json } => commands::quality::quality(storage, task, json).await,
         Command::Rebuild => commands::rebuild::rebuild(storage, &settings).await,
+        Command::ImportBundle { file } => commands::bundle::import_bundle(storage, &file).await,
+        Command::ExportBundle { device, after, file } => {
+            commands::bundle::export_bundle(storage, &device, after, &file).await
+        }
         Command::Stats { filter, json } => commands::stats::stats(storage, &filter, json).await,
     }
 }

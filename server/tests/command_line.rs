@@ -59,6 +59,8 @@ fn a_directory_without_data_is_refused_and_left_alone() {
         &["quality"],
         &["quarantine", "list"],
         &["rebuild"],
+        &["import-bundle", "stick.fsb"],
+        &["export-bundle", "--device", "tablet", "stick.fsb"],
         &["export", "--format", "csv", "--out", "out"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))

@@ -3,23 +3,11 @@
 use crate::read_input;
 use crate::{Cli, Command, output};
 use anyhow::{Context, Result, anyhow, bail};
-use client_core::{DocumentChanges, ListFilter, Store};
+use client_core::{BundleContents, ListFilter, Store};
 use domain::{Record, RecordType};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use uuid::Uuid;
-
-/// A bundle of changes on a USB stick: every change a device holds, per record.
-#[derive(Debug, Serialize, Deserialize)]
-struct Bundle {
-    format: String,
-    version: u32,
-    from_device: Uuid,
-    documents: Vec<DocumentChanges>,
-}
-
-const BUNDLE_FORMAT: &str = "fieldsync-change-bundle";
 
 pub fn run(cli: &Cli) -> Result<ExitCode> {
     if let Command::Init { device_name, user } = &cli.command {
@@ -214,44 +202,49 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::ExportChanges { file } => {
-            let documents = store.export_changes()?;
-            let count: usize = documents.iter().map(|d| d.changes.len()).sum();
-            let bundle = Bundle {
-                format: BUNDLE_FORMAT.into(),
-                version: 1,
-                from_device: store.identity().device_id,
-                documents,
+        Command::ExportBundle { file, again, all } => {
+            let contents = match (all, again) {
+                (true, _) => BundleContents::Everything,
+                (false, true) => BundleContents::Unacknowledged,
+                (false, false) => BundleContents::New,
             };
-            std::fs::write(file, serde_json::to_vec(&bundle)?)
-                .with_context(|| format!("cannot write {}", file.display()))?;
-            outln!(
-                "wrote {count} changes of {} records to {}",
-                bundle.documents.len(),
-                file.display()
-            );
-        }
-        Command::ImportChanges { file } => {
-            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let bundle: Bundle = serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow!("{} is not a fieldsync change bundle: {e}", file.display()))?;
-            if bundle.format != BUNDLE_FORMAT || bundle.version != 1 {
-                bail!(
-                    "{} is a {} version {} bundle; this fieldsync reads {BUNDLE_FORMAT} version 1",
-                    file.display(),
-                    bundle.format,
-                    bundle.version
-                );
-            }
-            let report = store.import_changes(&bundle.documents)?;
+            let written = store.export_bundle(file, contents)?;
             if cli.json {
                 outln!(
                     "{}",
-                    json!({"new_changes": report.new_changes, "records_changed": report.records_changed, "incomplete": report.incomplete})
+                    json!({"file": file, "records": written.records, "changes": written.changes, "bytes": written.bytes})
                 );
             } else {
                 outln!(
-                    "merged {} new changes into {} records",
+                    "wrote {} changes of {} records to {} ({} bytes)",
+                    written.changes,
+                    written.records,
+                    file.display(),
+                    written.bytes
+                );
+                if written.changes == 0 {
+                    outln!("  nothing new since the last bundle: --again writes every change the server lacks");
+                }
+            }
+        }
+        Command::ImportBundle { file } => {
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let imported = store
+                .import_bundle(&bytes)
+                .with_context(|| format!("{} was not imported", file.display()))?;
+            let report = &imported.report;
+            if cli.json {
+                outln!(
+                    "{}",
+                    json!({"from": imported.source, "new_changes": report.new_changes, "records_changed": report.records_changed, "incomplete": report.incomplete})
+                );
+            } else {
+                let from = match imported.source.name.as_str() {
+                    "" => imported.source.id.to_string(),
+                    name => name.to_string(),
+                };
+                outln!(
+                    "merged {} new changes into {} records from {from}",
                     report.new_changes,
                     report.records_changed.len()
                 );

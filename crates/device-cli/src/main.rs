@@ -122,10 +122,22 @@ pub enum Command {
     },
     /// The records waiting for this device's decision: submitted ones for a supervisor, supervisor-approved for HQ.
     Review,
-    /// Write every change in this store to a bundle file (for a USB stick).
-    ExportChanges { file: PathBuf },
-    /// Merge the changes in a bundle file into this store.
-    ImportChanges { file: PathBuf },
+    /// Write this device's changes the server lacks to a bundle file (for a USB stick): by default those no
+    /// earlier bundle held. The file is checksummed; a damaged copy is refused when imported.
+    #[command(alias = "export-changes")]
+    ExportBundle {
+        file: PathBuf,
+        /// Every change the server has not acknowledged, those of earlier bundles too (a bundle was lost).
+        #[arg(long)]
+        again: bool,
+        /// Every change of every record in this store, whoever made it (for a device that has nothing).
+        #[arg(long, conflicts_with = "again")]
+        all: bool,
+    },
+    /// Merge the changes in a bundle file (from a device or a server) into this store; a damaged or cut-short
+    /// file is refused whole and nothing is stored.
+    #[command(alias = "import-changes")]
+    ImportBundle { file: PathBuf },
     /// Replace change rows with snapshots; keeps every change not yet acknowledged by a server.
     Compact,
     /// Connect this device to a server with the token from `fieldsync-server device add`, then sync.

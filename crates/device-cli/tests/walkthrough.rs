@@ -121,12 +121,12 @@ fn two_devices_exchange_a_usb_bundle_and_a_supervisor_resolves_the_conflict() {
     for file in ["task.json", "worked-area.json", "find.json"] {
         tablet.ok(&["add", &example(file)], None);
     }
-    let stick = dir.path().join("stick.json");
+    let stick = dir.path().join("stick.fsb");
     let stick = stick.to_str().unwrap();
-    tablet.ok(&["export-changes", stick], None);
+    tablet.ok(&["export-bundle", stick], None);
     assert!(
         laptop
-            .ok(&["import-changes", stick], None)
+            .ok(&["import-bundle", stick], None)
             .contains("merged 3 new changes into 3 records")
     );
 
@@ -135,8 +135,8 @@ fn two_devices_exchange_a_usb_bundle_and_a_supervisor_resolves_the_conflict() {
         &["edit", "F-0001"],
         Some(r#"{"category": "at_mine", "model": "TM-62M"}"#),
     );
-    tablet.ok(&["export-changes", stick], None);
-    laptop.ok(&["import-changes", stick], None);
+    tablet.ok(&["export-bundle", stick], None);
+    laptop.ok(&["import-bundle", stick], None);
 
     let conflicts = laptop.ok(&["conflicts"], None);
     assert!(conflicts.contains("conflict on `category`"), "{conflicts}");

@@ -200,6 +200,12 @@ pub fn set_by(doc: &Automerge, field: &str) -> Option<automerge::ChangeHash> {
     doc.hash_for_opid(&op)
 }
 
+/// The hash of a change's bytes, as Automerge defines it; None when the bytes are not one whole, intact change
+/// (Automerge checks the checksum every change carries).
+pub fn change_hash(bytes: &[u8]) -> Option<[u8; 32]> {
+    Change::from_bytes(bytes.to_vec()).ok().map(|change| change.hash().0)
+}
+
 /// Whether a change sets (or clears) a root field of the record, read from its operations without any document.
 pub fn writes_field(change: &Change, field: &str) -> bool {
     use automerge::legacy::{Key, ObjectId};

@@ -6,6 +6,7 @@
 //!
 //! **Architecture invariant:** this crate does no IO; both the device and the server build on it.
 
+pub mod bundle;
 mod digest;
 mod encoding;
 mod messages;

@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_review_and_conflicts.sql"),
     include_str!("../migrations/0004_authors.sql"),
     include_str!("../migrations/0005_custody.sql"),
+    include_str!("../migrations/0006_quarantine_once.sql"),
 ];
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let known = MIGRATIONS.len() as i64;

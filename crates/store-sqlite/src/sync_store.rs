@@ -83,6 +83,26 @@ impl SyncStore for SqliteStorage {
         .await
     }
 
+    async fn device_keys(&self) -> Result<Vec<(Uuid, [u8; 32])>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT device_id, token_hash FROM devices WHERE revoked_at IS NULL ORDER BY device_id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, hash)| {
+                    let damaged = || crate::Error::from(StorageError::Damaged(format!("device {id}'s token hash")));
+                    let id = Uuid::parse_str(&id).map_err(|_| damaged())?;
+                    let hash: [u8; 32] = hash.try_into().map_err(|_| damaged())?;
+                    Ok((id, hash))
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StorageError> {
         self.write(move |tx| {
             let changed = tx.execute(

@@ -6,6 +6,7 @@
 //! **Architecture invariant:** nothing here knows HTTP or SQL; time and the authenticated device are passed in.
 
 pub mod auth;
+pub mod bundles;
 pub mod document_cache;
 pub mod ingress;
 pub mod pull;

@@ -11,7 +11,7 @@ use crate::staging::Staging;
 use crate::store::{Device, OwnChanges, StorageError, SyncStore};
 use chrono::{DateTime, Utc};
 use domain::Programme;
-use protocol::{DocumentChanges, ErrorCode, PushedChanges, SyncRequest, SyncResponse, limits};
+use protocol::{DocumentChanges, ErrorCode, PushedChanges, Rejection, SyncRequest, SyncResponse, limits};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -82,6 +82,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// What became of a push: how many changes were accepted (new, or held already), and the records refused.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Pushed {
+    pub accepted: u64,
+    pub rejected: Vec<Rejection>,
+}
+
 /// A slice of a push, parsed and grouped by record.
 type Parsed = Vec<Result<crate::ingress::RecordPush, crate::ingress::Unidentified>>;
 
@@ -130,13 +137,8 @@ impl<S: SyncStore> SyncServer<S> {
     /// lock, then decided under the ingest lock and committed before the lock is let go, so a small sync arriving
     /// meanwhile waits for one slice, not for the whole push, and a request cut off half-way keeps every slice it
     /// committed (its retry finds those changes in the log and skips them).
-    async fn ingest(
-        &self,
-        device: &Device,
-        push: Vec<PushedChanges>,
-        now: DateTime<Utc>,
-        response: &mut SyncResponse,
-    ) -> Result<(), Refusal> {
+    async fn ingest(&self, device: &Device, push: Vec<PushedChanges>, now: DateTime<Utc>) -> Result<Pushed, Refusal> {
+        let mut result = Pushed::default();
         let started = Instant::now();
         let (mut records, mut slices, mut waited, mut slowest, mut longest_queue) = (0, 0, 0.0, 0.0_f64, 0);
         // Parsed a slice at a time, the next while this one is decided: a parsed new record holds its document
@@ -180,9 +182,9 @@ impl<S: SyncStore> SyncServer<S> {
                         .map_err(Refusal::internal)?,
                     Err(unidentified) => crate::ingress::refuse_unidentified(&mut staging, device, unidentified, now),
                 };
-                response.accepted += outcome.accepted.len() as u64;
+                result.accepted += outcome.accepted.len() as u64;
                 // Warnings stay with the record's row: the device found them itself (protocol: `warnings`).
-                response.rejected.extend(outcome.rejected);
+                result.rejected.extend(outcome.rejected);
             }
             staging.flush().await.map_err(Refusal::internal)?;
             drop(staging);
@@ -212,7 +214,16 @@ impl<S: SyncStore> SyncServer<S> {
             queue = longest_queue,
             "ingest"
         );
-        Ok(())
+        Ok(result)
+    }
+
+    /// Validates and appends changes `device` made, with nothing pulled: what a bundle carried from it
+    /// (crate::bundles). The same ingress as a network push: validation, scope, roles, quarantine.
+    pub async fn push(&self, device: &Device, push: Vec<PushedChanges>, now: DateTime<Utc>) -> Result<Pushed, Refusal> {
+        if push.is_empty() {
+            return Ok(Pushed::default());
+        }
+        self.ingest(device, push, now).await
     }
 
     /// One exchange with an authenticated device, as of `now` (the server's clock: when changes were received).
@@ -274,7 +285,9 @@ impl<S: SyncStore> SyncServer<S> {
         // is not sent back; the rest of its own changes are.
         let held = (cursor < own.pushed_after && !push.is_empty()).then(|| held_changes(&push));
         if !push.is_empty() {
-            self.ingest(device, push, now, &mut response).await?;
+            let Pushed { accepted, rejected } = self.ingest(device, push, now).await?;
+            response.accepted = accepted;
+            response.rejected = rejected;
         }
         if let Some(digests) = &reconcile {
             // Under the ingest lock: no push lands between reading the log's end and the heads, so every entry up

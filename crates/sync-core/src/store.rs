@@ -254,6 +254,8 @@ pub trait SyncStore: Send + Sync + 'static {
         token_hash: [u8; 32],
     ) -> impl Future<Output = Result<Option<Device>, StorageError>> + Send;
     fn devices(&self) -> impl Future<Output = Result<Vec<Device>, StorageError>> + Send;
+    /// Every unrevoked device's id and token hash: the keys a device's bundle is sealed with (protocol::bundle).
+    fn device_keys(&self) -> impl Future<Output = Result<Vec<(Uuid, [u8; 32])>, StorageError>> + Send;
     /// Revokes a device; false if there is no such device or it was already revoked.
     fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
@@ -281,7 +283,9 @@ pub trait SyncStore: Send + Sync + 'static {
     fn documents(&self, ids: Vec<Uuid>) -> impl Future<Output = Result<Vec<StoredDocument>, StorageError>> + Send;
 
     /// Appends a request's accepted pushes and refusals in one transaction. Changes already in the log (same
-    /// record and hash) are skipped, so a retried push changes nothing. Returns how many changes were new.
+    /// record and hash) are skipped, so a retried push changes nothing; so is a refusal quarantined already (same
+    /// device, record, code and bytes), so a refused change pushed or imported again is kept once. Returns how
+    /// many changes were new.
     fn append(&self, batch: Batch) -> impl Future<Output = Result<usize, StorageError>> + Send;
     /// [`SyncStore::append`] of one accepted push.
     fn ingest(&self, ingest: Ingest) -> impl Future<Output = Result<usize, StorageError>> + Send {

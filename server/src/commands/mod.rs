@@ -1,6 +1,7 @@
 //! One file per `fieldsync-server` command. Each takes the opened storage and the settings it needs and prints
 //! with `outln!` (main.rs).
 
+pub mod bundle;
 pub mod demo;
 pub mod device;
 pub mod export;

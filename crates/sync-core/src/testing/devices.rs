@@ -125,6 +125,26 @@ pub async fn revoking_twice_revokes_once<S: SyncStore>(storage: &S) {
     assert!(!storage.revoke_device(Uuid::now_v7(), at(30, 0)).await.unwrap());
 }
 
+/// The keys bundles are sealed with: every unrevoked device's token hash, and none of a revoked one.
+pub async fn device_keys_are_the_unrevoked_devices_token_hashes<S: SyncStore>(storage: &S) {
+    let (tablet, laptop) = (
+        device("tablet", &["alpha"], Role::Deminer),
+        device("laptop", &["alpha"], Role::Supervisor),
+    );
+    for (device, n) in [(&tablet, 1), (&laptop, 2)] {
+        let new = NewDevice {
+            device: device.clone(),
+            token_hash: token(n),
+        };
+        storage.add_device(new).await.unwrap();
+    }
+    let mut expected = vec![(tablet.id, token(1)), (laptop.id, token(2))];
+    expected.sort();
+    assert_eq!(storage.device_keys().await.unwrap(), expected);
+    storage.revoke_device(tablet.id, at(10, 0)).await.unwrap();
+    assert_eq!(storage.device_keys().await.unwrap(), vec![(laptop.id, token(2))]);
+}
+
 /// Authorship: each change is logged with its writer (Automerge actor) and pushing device. The writer belongs to the
 /// device that pushed its first change, whoever pushes it later, and each change names its pusher.
 pub async fn a_writer_belongs_to_the_device_that_first_pushed_it<S: SyncStore>(storage: &S) {
@@ -175,10 +195,27 @@ pub async fn quarantine_round_trips<S: SyncStore>(storage: &S) {
     };
     storage.quarantine(first.clone()).await.unwrap();
     storage.quarantine(second.clone()).await.unwrap();
+    // Refused again (a bundle imported twice, a push retried): kept once, as first received.
+    let again = NewQuarantined {
+        received_at: at(9, 0),
+        ..first.clone()
+    };
+    storage.quarantine(again).await.unwrap();
+    // The same bytes from another device, or refused for another reason, are kept apart.
+    let from_another = NewQuarantined {
+        device_id: Uuid::now_v7(),
+        ..first.clone()
+    };
+    let another_reason = NewQuarantined {
+        code: "not_permitted".into(),
+        ..first.clone()
+    };
+    storage.quarantine(from_another.clone()).await.unwrap();
+    storage.quarantine(another_reason.clone()).await.unwrap();
     let stored = storage.quarantined().await.unwrap();
     assert_eq!(
         stored.iter().map(|q| q.item.clone()).collect::<Vec<_>>(),
-        [first, second]
+        [first, second, from_another, another_reason]
     );
     assert!(stored[0].id < stored[1].id);
     // Quarantine never reaches the log.

@@ -74,6 +74,7 @@ macro_rules! sync_store_conformance {
             idle_pull_returns_nothing,
             cursor_moves_past_invisible_entries,
             quarantine_round_trips,
+            device_keys_are_the_unrevoked_devices_token_hashes,
             a_device_is_not_sent_its_own_changes,
             a_device_gets_back_what_it_pushed_before_its_mark,
             a_batch_appends_pushes_and_refusals_together,

@@ -1,0 +1,355 @@
+//! USB bundles at the camp, as a supervisor carries them: `fieldsync-server import-bundle` and `export-bundle` on
+//! a real data directory, with real device stores on both ends and the real server binary serving in between.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use client_core::{BundleContents, ListFilter, Store};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// `fieldsync-server` on one data directory.
+struct Server {
+    data_dir: PathBuf,
+    /// The port it listens on, the same each time it serves again, as a camp's server keeps its address.
+    port: u16,
+    serving: Option<Child>,
+}
+
+impl Server {
+    fn new(data_dir: &Path) -> Server {
+        Server {
+            data_dir: data_dir.to_path_buf(),
+            port: std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port(),
+            serving: None,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+            .args(args)
+            .env("FIELDSYNC_DATA_DIR", &self.data_dir)
+            .output()
+            .unwrap()
+    }
+
+    /// A command that succeeds; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{args:?} failed: {stdout}{stderr}");
+        stdout.into_owned()
+    }
+
+    /// A command that fails without a panic; its standard error.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        stderr
+    }
+
+    fn serve(&mut self) -> String {
+        let port = self.port;
+        let child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("FIELDSYNC_DATA_DIR", &self.data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.serving = Some(child);
+        self.url()
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The link goes down: the server stops (as for an import, which one process at a time may run).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.serving.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// `device add`: the device's id and its token.
+    fn enrol(&self, name: &str, role: &str) -> (Uuid, String) {
+        let out = self.ok(&[
+            "device", "add", "--name", name, "--team", "Team 3", "--role", role, "--no-qr",
+        ]);
+        let id = out.split(['(', ')']).nth(1).unwrap().parse().unwrap();
+        let token = out.lines().skip_while(|l| !l.starts_with("token")).nth(1).unwrap();
+        (id, token.trim().to_string())
+    }
+
+    /// How many entries the server's log holds.
+    fn logged(&self) -> u64 {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let storage = store_sqlite::SqliteStorage::open(&self.data_dir).unwrap();
+        runtime
+            .block_on(sync_core::store::SyncStore::last_seq(&storage))
+            .unwrap()
+    }
+
+    fn quarantined(&self) -> usize {
+        let out = self.ok(&["quarantine", "list"]);
+        out.lines().last().unwrap().split(' ').next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+const DAY: &str = "2026-11-20";
+
+fn device(path: &Path, name: &str) -> Store {
+    let mut store = Store::init(path, name, "A. Aliyev").unwrap();
+    store.set_clock(noon);
+    store
+}
+
+fn create(store: &mut Store, value: Value) -> Uuid {
+    store.create_json(&value.to_string()).unwrap().id
+}
+
+/// A task with a worked area and a find: a day of a team's work, as a supervisor's tablet records it.
+fn day_of_work(store: &mut Store, label: &str) -> Uuid {
+    let (task, area) = (Uuid::now_v7(), Uuid::now_v7());
+    create(
+        store,
+        json!({
+            "type": "task", "id": task, "label": label, "date_of_information": DAY, "activity": "clearance",
+            "status": "active", "organisation": "ANAMA", "teams": ["Team 3"], "required_depth_cm": 20
+        }),
+    );
+    create(
+        store,
+        json!({
+            "type": "worked_area", "id": area, "label": format!("{label}/B3"), "date_of_information": DAY, "task": task,
+            "shape": {"type": "Polygon", "coordinates": [[[47.5, 40.5], [47.5005, 40.5], [47.5005, 40.5005], [47.5, 40.5005], [47.5, 40.5]]]},
+            "capture_method": "handheld_gnss", "accuracy_m": 2.0, "methods": ["manual"], "depth_achieved_cm": 20,
+            "outcome": "cleared"
+        }),
+    );
+    create(
+        store,
+        json!({
+            "type": "find", "id": Uuid::now_v7(), "label": "F-0001", "date_of_information": DAY, "task": task,
+            "worked_area": area,
+            "location": {"lat": 40.5002, "lon": 47.5002, "method": "handheld_gnss", "accuracy_m": 2.0},
+            "found_at": "2026-11-20T09:15:00Z", "found_by": "A. Aliyev", "detection": "detector",
+            "category": "ap_mine", "model": "PMN-2", "quantity": 1, "depth_cm": 10, "condition": "intact",
+            "fuzed": "yes", "armed": "unknown", "booby_trapped": "no", "disposal": "pending"
+        }),
+    );
+    task
+}
+
+fn records(store: &Store) -> BTreeSet<Uuid> {
+    store
+        .list(&ListFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_tablets_day_on_a_usb_stick_goes_through_ingress_once_and_reaches_hq() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(&dir.path().join("camp"));
+    let url = server.serve();
+    let (_, tablet_token) = server.enrol("tablet-3", "supervisor");
+    let (_, deminer_token) = server.enrol("tablet-7", "deminer");
+    let (hq_id, hq_token) = server.enrol("hq", "hq");
+
+    // Each tablet was enrolled over the camp's Wi-Fi, then worked in the field for the day.
+    let mut tablet = device(&dir.path().join("tablet.db"), "tablet-3");
+    tablet.enroll(&url, &tablet_token).unwrap();
+    tablet.sync(|_| {}).unwrap();
+    let mut deminer = device(&dir.path().join("deminer.db"), "tablet-7");
+    deminer.enroll(&url, &deminer_token).unwrap();
+    deminer.sync(|_| {}).unwrap();
+    server.stop();
+    day_of_work(&mut tablet, "T-031");
+    let made = records(&tablet);
+    // A deminer's store that claims to be a supervisor's, as an attacker with a deminer's token would make it:
+    // its own store lets it write a task; the server decides by the credential that sealed the bundle.
+    let mut profile = deminer.enrolled().unwrap().unwrap();
+    profile.role = domain::Role::Supervisor;
+    deminer
+        .set_enrolled(&protocol::DeviceProfile {
+            id: profile.id,
+            name: profile.name.clone(),
+            role: profile.role,
+            teams: profile.teams.iter().cloned().collect(),
+        })
+        .unwrap();
+    let forged_task = create(
+        &mut deminer,
+        json!({
+            "type": "task", "id": Uuid::now_v7(), "label": "T-999", "date_of_information": DAY, "activity": "clearance",
+            "status": "active", "organisation": "ANAMA", "teams": ["Team 3"], "required_depth_cm": 20
+        }),
+    );
+
+    let stick = dir.path().join("stick.fsb");
+    let written = tablet.export_bundle(&stick, BundleContents::New).unwrap();
+    assert_eq!((written.records, written.changes), (3, 3));
+    let logged = server.logged();
+
+    // A bit flipped on the way: refused whole, with the reason, and nothing stored.
+    let bytes = std::fs::read(&stick).unwrap();
+    let damaged = dir.path().join("damaged.fsb");
+    for at in [0, 30, 60, bytes.len() / 2, bytes.len() - 1] {
+        let mut copy = bytes.clone();
+        copy[at] ^= 0x10;
+        std::fs::write(&damaged, &copy).unwrap();
+        let error = server.fails(&["import-bundle", path(&damaged)]);
+        assert!(
+            error.contains("nothing of it stored") || error.contains("not a fieldsync bundle"),
+            "{error}"
+        );
+    }
+    std::fs::write(&damaged, &bytes[..bytes.len() - 7]).unwrap();
+    assert!(server.fails(&["import-bundle", path(&damaged)]).contains("damaged"));
+    assert_eq!(server.logged(), logged, "nothing of a damaged bundle was stored");
+    assert_eq!(server.quarantined(), 0);
+
+    // The bundle as written: three new changes; the same bundle again changes nothing.
+    let out = server.ok(&["import-bundle", path(&stick)]);
+    assert!(
+        out.contains("bundle from tablet-3") && out.contains("accepted 3 changes, 3 of them new"),
+        "{out}"
+    );
+    assert_eq!(server.logged(), logged + 3);
+    let again = server.ok(&["import-bundle", path(&stick)]);
+    assert!(again.contains("accepted 3 changes, 0 of them new"), "{again}");
+    assert_eq!(server.logged(), logged + 3);
+
+    // The forged task is refused as the deminer's, kept in quarantine once however often it is imported.
+    let forged = dir.path().join("forged.fsb");
+    deminer.export_bundle(&forged, BundleContents::New).unwrap();
+    let out = server.ok(&["import-bundle", path(&forged)]);
+    assert!(
+        out.contains("bundle from tablet-7") && out.contains("1 records refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&forged_task.to_string()) && out.contains("[not_permitted]"),
+        "{out}"
+    );
+    server.ok(&["import-bundle", path(&forged)]);
+    assert_eq!(server.quarantined(), 1, "a refusal imported twice is kept once");
+    assert_eq!(server.logged(), logged + 3);
+
+    // The same bundle made to claim HQ's device: the seal is the deminer's, so it is not taken as HQ's.
+    let mut opened = protocol::bundle::read(&std::fs::read(&forged).unwrap()).unwrap().bundle;
+    opened.header.source.id = hq_id;
+    let claimed = dir.path().join("claimed.fsb");
+    let key = protocol::bundle::seal_key(&deminer_token);
+    std::fs::write(&claimed, opened.to_bytes(Some(&key)).unwrap()).unwrap();
+    let error = server.fails(&["import-bundle", path(&claimed)]);
+    assert!(error.contains("sealed by tablet-7's credential"), "{error}");
+    // A store never enrolled writes an unsealed bundle, which a server cannot take as anyone's.
+    let mut stranger = device(&dir.path().join("stranger.db"), "stranger");
+    day_of_work(&mut stranger, "T-500");
+    let unsealed = dir.path().join("unsealed.fsb");
+    stranger.export_bundle(&unsealed, BundleContents::New).unwrap();
+    assert!(server.fails(&["import-bundle", path(&unsealed)]).contains("not sealed"));
+    assert_eq!(server.logged(), logged + 3);
+
+    // While the server serves, an import is refused (one process validates at a time) and the server is unharmed.
+    let url = server.serve();
+    let error = server.fails(&["import-bundle", path(&stick)]);
+    assert!(
+        error.contains("in use by another fieldsync-server (serve, pid"),
+        "{error}"
+    );
+
+    // HQ sees the tablet's day; the tablet's next sync pushes nothing the server holds again.
+    let mut hq = device(&dir.path().join("hq.db"), "hq");
+    hq.enroll(&url, &hq_token).unwrap();
+    hq.sync(|_| {}).unwrap();
+    assert_eq!(records(&hq), made);
+    assert_eq!(tablet.sync(|_| {}).unwrap().accepted, 3);
+    assert!(tablet.outbox().unwrap().is_empty());
+    assert_eq!(server.logged(), logged + 3, "nothing was appended twice");
+    let status = deminer.sync(|_| {}).unwrap();
+    assert_eq!(status.rejected.len(), 1, "the deminer hears of the refusal: {status:?}");
+}
+
+#[test]
+fn a_device_the_server_cannot_reach_gets_what_it_may_see_on_a_usb_stick() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(&dir.path().join("camp"));
+    let url = server.serve();
+    let (_, supervisor_token) = server.enrol("tablet-3", "supervisor");
+    let (_, token) = server.enrol("tablet-9", "deminer");
+    let mut supervisor = device(&dir.path().join("supervisor.db"), "tablet-3");
+    supervisor.enroll(&url, &supervisor_token).unwrap();
+    day_of_work(&mut supervisor, "T-031");
+    supervisor.sync(|_| {}).unwrap();
+
+    // The new tablet was given its credential but has not reached the server: its first records come by stick.
+    let stick = dir.path().join("for-tablet-9.fsb");
+    let out = server.ok(&["export-bundle", "--device", "tablet-9", path(&stick)]);
+    assert!(
+        out.contains("for tablet-9") && out.contains("3 records, 3 changes"),
+        "{out}"
+    );
+    let error = server.fails(&["export-bundle", "--device", "tablet-99", path(&stick)]);
+    assert!(error.contains("no device is enrolled as \"tablet-99\""), "{error}");
+    let mut tablet = device(&dir.path().join("tablet.db"), "tablet-9");
+    tablet.enroll(&url, &token).unwrap();
+    let imported = tablet.import_bundle(&std::fs::read(&stick).unwrap()).unwrap();
+    assert_eq!(imported.report.new_changes, 3);
+    assert_eq!(records(&tablet), records(&supervisor));
+    // A server's bundle is for its devices: imported at a server, it is refused.
+    server.stop();
+    assert!(
+        server
+            .fails(&["import-bundle", path(&stick)])
+            .contains("written by a server")
+    );
+    server.serve();
+    tablet.sync(|_| {}).unwrap();
+    assert_eq!(
+        records(&tablet),
+        records(&supervisor),
+        "its first sync finds what the stick brought"
+    );
+}
