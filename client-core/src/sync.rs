@@ -291,8 +291,11 @@ impl Store {
         let mut unacknowledged = BTreeMap::new();
         let mut rejected = Vec::new();
         let mut stmt = self.conn.prepare(
-            "SELECT c.record_id, r.label, c.hash, c.rejection FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
-             WHERE c.origin = 'local' AND c.acknowledged = 0 ORDER BY c.seq",
+            "SELECT c.record_id, r.label, c.hash, c.rejection, c.acknowledged, c.seq FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
+             WHERE c.origin = 'local' AND c.acknowledged = 0
+             UNION ALL
+             SELECT c.record_id, r.label, c.hash, c.rejection, c.acknowledged, c.seq FROM changes c LEFT JOIN records r ON r.record_id = c.record_id
+             WHERE c.origin = 'local' AND c.acknowledged = 1 AND c.rejection IS NOT NULL ORDER BY 6",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -300,13 +303,17 @@ impl Store {
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, bool>(4)?,
             ))
         })?;
         for row in rows {
-            let (id, label, hash, rejection) = row?;
-            *unacknowledged
-                .entry(label.clone().unwrap_or_else(|| id.clone()))
-                .or_insert(0) += 1;
+            // An acknowledged change with a refusal: the camp took it and HQ refused it (docs/relay.md).
+            let (id, label, hash, rejection, acknowledged) = row?;
+            if !acknowledged {
+                *unacknowledged
+                    .entry(label.clone().unwrap_or_else(|| id.clone()))
+                    .or_insert(0) += 1;
+            }
             if let Some(reason) = rejection {
                 let reason: serde_json::Value = serde_json::from_str(&reason).unwrap_or_default();
                 rejected.push(RejectedChange {

@@ -13,6 +13,9 @@ pub const DEFAULT_DATA_DIR: &str = "fieldsync-data";
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    /// The server this one relays to (a base camp's HQ), and the relay's token there.
+    pub upstream: Option<String>,
+    pub upstream_token: Option<String>,
 }
 
 impl FileConfig {
@@ -29,21 +32,60 @@ impl FileConfig {
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    pub upstream: Option<Upstream>,
+}
+
+/// The server a base camp relays to (`serve --upstream URL --upstream-token TOKEN`).
+#[derive(Clone, PartialEq)]
+pub struct Upstream {
+    pub url: String,
+    pub token: String,
+}
+
+/// Never the token: settings are logged.
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the command line and environment give; the file fills what they leave out.
+#[derive(Debug, Default, Clone)]
+pub struct Given {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub upstream: Option<String>,
+    pub upstream_token: Option<String>,
 }
 
 impl Settings {
-    pub fn resolve(
-        data_dir: Option<PathBuf>,
-        listen: Option<SocketAddr>,
-        file: Option<&Path>,
-    ) -> anyhow::Result<Settings> {
+    pub fn resolve(given: Given, file: Option<&Path>) -> anyhow::Result<Settings> {
         let file = file.map(FileConfig::read).transpose()?.unwrap_or_default();
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse()?;
+        let upstream = match (
+            given.upstream.or(file.upstream),
+            given.upstream_token.or(file.upstream_token),
+        ) {
+            (None, None) => None,
+            (Some(url), Some(token)) => Some(Upstream {
+                url: url.trim_end_matches('/').to_string(),
+                token: token.trim().to_string(),
+            }),
+            (Some(url), None) => anyhow::bail!(
+                "an upstream ({url}) needs the relay's token there: --upstream-token, FIELDSYNC_UPSTREAM_TOKEN or \
+                 upstream_token in the config file (HQ makes it with `fieldsync-server device add --role relay`)"
+            ),
+            (None, Some(_)) => anyhow::bail!("an upstream token is given but no upstream: add --upstream URL"),
+        };
         Ok(Settings {
-            data_dir: data_dir
+            data_dir: given
+                .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            listen: listen.or(file.listen).unwrap_or(default_listen),
+            listen: given.listen.or(file.listen).unwrap_or(default_listen),
+            upstream,
         })
     }
 }
@@ -58,23 +100,52 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("server.toml");
         std::fs::write(&file, "data_dir = \"/srv/fs\"\nlisten = \"127.0.0.1:9000\"\n").expect("write");
-        let from_file = Settings::resolve(None, None, Some(&file)).expect("file");
+        let from_file = Settings::resolve(Given::default(), Some(&file)).expect("file");
         assert_eq!(
             from_file,
             Settings {
                 data_dir: "/srv/fs".into(),
-                listen: "127.0.0.1:9000".parse().expect("addr")
+                listen: "127.0.0.1:9000".parse().expect("addr"),
+                upstream: None,
             }
         );
-        let flagged = Settings::resolve(Some("/tmp/x".into()), None, Some(&file)).expect("flags");
+        let given = Given {
+            data_dir: Some("/tmp/x".into()),
+            ..Given::default()
+        };
+        let flagged = Settings::resolve(given, Some(&file)).expect("flags");
         assert_eq!(flagged.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(flagged.listen.port(), 9000);
-        let defaults = Settings::resolve(None, None, None).expect("defaults");
+        let defaults = Settings::resolve(Given::default(), None).expect("defaults");
         assert_eq!(defaults.listen.to_string(), DEFAULT_LISTEN);
         std::fs::write(&file, "datadir = 1\n").expect("write");
-        let error = Settings::resolve(None, None, Some(&file))
+        let error = Settings::resolve(Given::default(), Some(&file))
             .expect_err("unknown key")
             .to_string();
         assert!(error.contains("not valid"), "{error}");
+    }
+
+    #[test]
+    fn an_upstream_needs_its_token_and_the_token_is_never_shown() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("camp.toml");
+        std::fs::write(
+            &file,
+            "upstream = \"https://hq.example:7878/\"\nupstream_token = \"fst1_secret\"\n",
+        )
+        .expect("write");
+        let settings = Settings::resolve(Given::default(), Some(&file)).expect("file");
+        let upstream = settings.upstream.clone().expect("upstream");
+        assert_eq!(
+            (upstream.url.as_str(), upstream.token.as_str()),
+            ("https://hq.example:7878", "fst1_secret")
+        );
+        assert!(!format!("{settings:?}").contains("fst1_secret"));
+        let given = Given {
+            upstream: Some("http://10.0.0.1:7878".into()),
+            ..Given::default()
+        };
+        let error = Settings::resolve(given, None).expect_err("no token").to_string();
+        assert!(error.contains("--upstream-token"), "{error}");
     }
 }

@@ -8,3 +8,4 @@ pub mod config;
 pub mod data_lock;
 pub mod enrollment;
 pub mod http;
+pub mod relay;

@@ -52,6 +52,22 @@ enum Command {
         /// written to <data-dir>/demo-hq-token.txt).
         #[arg(long)]
         demo: bool,
+        /// Relay to this server (a base camp's HQ) whenever it can be reached: what this camp's devices push goes
+        /// up, HQ's decisions come down (docs/relay.md).
+        #[arg(long, env = "FIELDSYNC_UPSTREAM")]
+        upstream: Option<String>,
+        /// This server's token at upstream, where it is enrolled with `device add --role relay`.
+        #[arg(long, env = "FIELDSYNC_UPSTREAM_TOKEN", hide_env_values = true)]
+        upstream_token: Option<String>,
+        /// Seconds between relay rounds while the link is up (failures back off up to five minutes).
+        #[arg(long, env = "FIELDSYNC_UPSTREAM_EVERY", default_value_t = 30)]
+        upstream_every: u64,
+    },
+    /// Where this server stands with its upstream: last contact, changes waiting, upstream's refusals.
+    Status {
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Fill an empty data directory with a generated demo programme, pushed through the sync protocol as devices
     /// would; prints the HQ token to sign in with.
@@ -152,11 +168,25 @@ enum QuarantineCommand {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let listen = match &cli.command {
-        Command::Serve { listen, .. } => *listen,
-        _ => None,
+    let mut given = server::config::Given {
+        data_dir: cli.data_dir.clone(),
+        ..Default::default()
     };
-    let settings = Settings::resolve(cli.data_dir.clone(), listen, cli.config.as_deref())?;
+    let mut every = 30;
+    if let Command::Serve {
+        listen,
+        upstream,
+        upstream_token,
+        upstream_every,
+        ..
+    } = &cli.command
+    {
+        given.listen = *listen;
+        given.upstream = upstream.clone();
+        given.upstream_token = upstream_token.clone();
+        every = (*upstream_every).max(1);
+    }
+    let settings = Settings::resolve(given, cli.config.as_deref())?;
     let makes_data = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
     if !makes_data && !SqliteStorage::holds_data(&settings.data_dir) {
         anyhow::bail!(
@@ -177,7 +207,7 @@ async fn main() -> Result<()> {
         .map(|what| server::data_lock::DataLock::take(&settings.data_dir, what))
         .transpose()?;
     match cli.command {
-        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings).await,
+        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings, every).await,
         Command::Serve { demo: true, .. } => commands::serve::serve_demo(storage, &settings).await,
         Command::Demo { scale, seed } => commands::demo::demo(storage, &settings, scale, seed).await,
         Command::Device(command) => commands::device::device(storage, command).await,
@@ -194,6 +224,7 @@ async fn main() -> Result<()> {
         Command::ExportBundle { device, after, file } => {
             commands::bundle::export_bundle(storage, &device, after, &file).await
         }
+        Command::Status { json } => commands::status::status(storage, json).await,
         Command::Stats { filter, json } => commands::stats::stats(storage, &filter, json).await,
     }
 }

@@ -4,8 +4,8 @@
 //! scheduler cuts, drops, duplicates or replays it.
 //!
 //! Everything else is real: each device is a client-core store on its own SQLite file, each server is a
-//! `SyncServer` on the embedded SQLite backend (a device talks to the one it was enrolled with; servers do not
-//! talk to each other until the base camp's relay joins them), and every push goes through validation at ingress. Files live in
+//! `SyncServer` on the embedded SQLite backend (a device talks to the one it was enrolled with; a camp's server
+//! talks to its upstream through a relay link, sync_core::upstream, with the same faults on the way), and every push goes through validation at ingress. Files live in
 //! /dev/shm when the machine has it, so that thousands of schedules spend their time in sync, not in fsync.
 //!
 //! Deterministic for a seed: the faults are drawn from a seeded generator and the server's clock is the number of
@@ -15,12 +15,14 @@
 use crate::{DeviceRole, noon};
 use chrono::{DateTime, Duration, Utc};
 use client_core::{Store, SyncError, SyncReport, TransportError};
+use protocol::session::SessionError;
 use protocol::{SyncRequest, SyncResponse};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use store_sqlite::SqliteStorage;
 use sync_core::SyncServer;
 use sync_core::store::{Device, NewDevice, SyncStore};
+use sync_core::upstream::RelayReport;
 use uuid::Uuid;
 
 /// How often each fault strikes an exchange, from 0 (never) to 1 (always).
@@ -48,11 +50,22 @@ pub struct Node {
     pub partitioned: bool,
 }
 
+/// A camp's server relaying to its upstream (sync_core::upstream), enrolled there as `relay`.
+#[derive(Debug)]
+pub struct Link {
+    pub camp: usize,
+    pub upstream: usize,
+    pub relay: Device,
+    /// The camp has no link: every exchange fails as a lost connection.
+    pub partitioned: bool,
+}
+
 /// Device stores and servers joined in memory.
 #[derive(Debug)]
 pub struct Network {
     pub nodes: Vec<Node>,
     pub servers: Vec<SyncServer<SqliteStorage>>,
+    pub links: Vec<Link>,
     pub faults: Faults,
     runtime: tokio::runtime::Runtime,
     rng: ChaCha8Rng,
@@ -80,6 +93,7 @@ impl Network {
         let mut network = Network {
             nodes: Vec::new(),
             servers: Vec::new(),
+            links: Vec::new(),
             faults: Faults::default(),
             runtime,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -141,6 +155,96 @@ impl Network {
             partitioned: false,
         });
         self.nodes.len() - 1
+    }
+
+    /// Enrols server `camp` at server `upstream` as a relay for `teams`; returns the link's index.
+    pub fn add_relay(&mut self, camp: usize, upstream: usize, teams: &[&str]) -> usize {
+        let relay = Device {
+            id: Uuid::now_v7(),
+            name: format!("camp {camp}"),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            role: DeviceRole::Relay,
+            created_at: noon(),
+            revoked_at: None,
+        };
+        let new = NewDevice {
+            device: relay.clone(),
+            token_hash: sync_core::auth::token_hash(&format!("token of camp {camp}")),
+        };
+        self.runtime
+            .block_on(self.servers[upstream].store.add_device(new))
+            .unwrap();
+        self.links.push(Link {
+            camp,
+            upstream,
+            relay,
+            partitioned: false,
+        });
+        self.links.len() - 1
+    }
+
+    /// Link `l` runs one relay round: the camp syncs with its upstream until neither has more, or to the first
+    /// failed exchange.
+    pub fn relay(&mut self, l: usize) -> Result<RelayReport, String> {
+        let Network {
+            links,
+            servers,
+            faults,
+            runtime,
+            rng,
+            exchanges,
+            trace,
+            ..
+        } = self;
+        let link = &links[l];
+        let (camp, upstream) = (&servers[link.camp], &servers[link.upstream]);
+        let name = link.relay.name.clone();
+        // The camp's clock and the exchanges share the count: `now` reads it while `send` moves it.
+        let count = std::cell::Cell::new(*exchanges);
+        let send = |request: &SyncRequest| -> Result<SyncResponse, TransportError> {
+            count.set(count.get() + 1);
+            let lost = |why: &str| TransportError::Network {
+                url: "memory://upstream".into(),
+                reason: why.to_string(),
+            };
+            if link.partitioned {
+                return Err(lost("no link"));
+            }
+            if faults.drop_request > 0.0 && rng.random_bool(faults.drop_request) {
+                trace.push(format!("{name}: request upstream lost"));
+                return Err(lost("the request was lost"));
+            }
+            let now = clock(count.get());
+            let mut response = runtime.block_on(upstream.serve(&link.relay, request.clone(), now));
+            if faults.duplicate > 0.0 && rng.random_bool(faults.duplicate) {
+                trace.push(format!("{name}: request upstream delivered twice"));
+                response = runtime.block_on(upstream.serve(&link.relay, request.clone(), now));
+            }
+            let response = response.map_err(|refusal| TransportError::Server {
+                status: 0,
+                code: refusal.code,
+                message: refusal.message,
+            })?;
+            if faults.drop_response > 0.0 && rng.random_bool(faults.drop_response) {
+                trace.push(format!("{name}: answer from upstream lost after it committed"));
+                return Err(lost("the answer was lost"));
+            }
+            Ok(response)
+        };
+        let result =
+            sync_core::upstream::relay(camp, runtime.handle(), send, || clock(count.get())).map_err(|e| match e {
+                SessionError::Replica(e) => e.to_string(),
+                SessionError::Send(e) => e.to_string(),
+            });
+        *exchanges = count.get();
+        match &result {
+            Ok(r) => trace.push(format!(
+                "{name}: relayed, {} forwarded, {} refused upstream, {} pulled",
+                r.forwarded, r.refused, r.pulled
+            )),
+            Err(e) => trace.push(format!("{name}: relay failed: {e}")),
+        }
+        result
     }
 
     /// A number in 0..n from the schedule's generator.
@@ -251,6 +355,9 @@ impl Network {
         for node in &mut self.nodes {
             node.partitioned = false;
         }
+        for link in &mut self.links {
+            link.partitioned = false;
+        }
         while !self.delayed.is_empty() {
             self.deliver_delayed();
         }
@@ -263,6 +370,12 @@ impl Network {
                     .unwrap_or_else(|e| panic!("sync at quiescence failed: {e}"));
                 moved |= report.accepted > 0 || report.pulled > 0;
             }
+            for l in 0..self.links.len() {
+                let report = self
+                    .relay(l)
+                    .unwrap_or_else(|e| panic!("relay at quiescence failed: {e}"));
+                moved |= report.forwarded > 0 || report.refused > 0 || report.pulled > 0;
+            }
             quiet = if moved { 0 } else { quiet + 1 };
             if quiet == 2 {
                 return;
@@ -274,6 +387,16 @@ impl Network {
     /// Server `server`'s row of a record, if it holds one.
     pub fn server_record(&self, server: usize, id: Uuid) -> Option<sync_core::store::RecordRow> {
         self.runtime.block_on(self.servers[server].store.record(id)).unwrap()
+    }
+
+    /// What server `server` refused (kept in its quarantine): each change's code and hash.
+    pub fn quarantined_changes(&self, server: usize) -> Vec<(String, Option<String>)> {
+        self.runtime
+            .block_on(self.servers[server].store.quarantined())
+            .unwrap()
+            .into_iter()
+            .map(|q| (q.item.code, q.item.change_hash))
+            .collect()
     }
 
     /// How many changes server `server` refused (kept in its quarantine).

@@ -76,6 +76,11 @@ pub struct SyncRequest {
     /// lacks. At most `limits::MAX_WANT` per request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub want: Vec<Uuid>,
+    /// Sent by a relay only (a base camp's server, enrolled upstream with role `relay`): every change in `push` was
+    /// made by this device, enrolled at the relay's server, which vouches for its role and teams. The upstream
+    /// server judges the changes as that device's, within the relay's teams; the pull is the relay's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<DeviceProfile>,
 }
 
 impl SyncRequest {
@@ -91,6 +96,7 @@ impl SyncRequest {
             cursor_check: None,
             reconcile: None,
             want: vec![],
+            on_behalf_of: None,
         }
     }
 }
@@ -278,6 +284,12 @@ mod tests {
                 digest: ByteBuf::from(crate::heads_digest(&[[1; 32]]).to_vec()),
             }]),
             want: vec![Uuid::now_v7()],
+            on_behalf_of: Some(DeviceProfile {
+                id: Uuid::now_v7(),
+                name: "tablet-3".into(),
+                role: domain::Role::TeamLeader,
+                teams: vec!["Team 3".into()],
+            }),
         };
         let bytes = encode(&request).expect("encode");
         assert_eq!(decode::<SyncRequest>(&bytes).expect("decode"), request);

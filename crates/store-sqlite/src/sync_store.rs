@@ -6,8 +6,9 @@ use domain::RecordType;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sync_core::store::{
-    Batch, Device, Entries, Grant, LogChange, NewDevice, NewQuarantined, OwnChanges, Quarantined, RecordHeads,
-    RecordRow, RecordSnapshot, StorageError, StoredDocument, SyncStore, Visibility,
+    Batch, Device, Entries, Forwardable, Grant, LogChange, NewDevice, NewQuarantined, OwnChanges, Quarantined,
+    RecordHeads, RecordRow, RecordSnapshot, StorageError, StoredDocument, SyncStore, UpstreamState, Visibility,
+    Vouched, Vouching,
 };
 use uuid::Uuid;
 
@@ -62,7 +63,9 @@ impl SyncStore for SqliteStorage {
     async fn device_for_token(&self, token_hash: [u8; 32]) -> Result<Option<Device>, StorageError> {
         self.read(move |tx| {
             let raw = tx
-                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?1 AND carrier IS NULL"
+                ))?
                 .query_row([&token_hash[..]], RawDevice::from_row)
                 .optional()?;
             raw.map(RawDevice::decode).transpose()
@@ -86,7 +89,8 @@ impl SyncStore for SqliteStorage {
     async fn device_keys(&self) -> Result<Vec<(Uuid, [u8; 32])>, StorageError> {
         self.read(|tx| {
             let mut stmt = tx.prepare_cached(
-                "SELECT device_id, token_hash FROM devices WHERE revoked_at IS NULL ORDER BY device_id",
+                "SELECT device_id, token_hash FROM devices WHERE revoked_at IS NULL AND carrier IS NULL \
+                 ORDER BY device_id",
             )?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
@@ -99,6 +103,133 @@ impl SyncStore for SqliteStorage {
                     Ok((id, hash))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn vouch(&self, vouched: Vouched) -> Result<Vouching, StorageError> {
+        self.write(move |tx| {
+            let Vouched { device, carrier } = &vouched;
+            let id = device.id.to_string();
+            let known: Option<Option<String>> = tx
+                .prepare_cached("SELECT carrier FROM devices WHERE device_id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            match known {
+                Some(None) => return Ok(Vouching::EnrolledHere),
+                Some(Some(other)) if other != carrier.to_string() => {
+                    return Ok(Vouching::CarriedBy(parse_uuid(&other, "device carrier")?));
+                }
+                Some(Some(_)) => {
+                    tx.prepare_cached(
+                        "UPDATE devices SET name = ?2, teams = ?3, role = ?4, revoked_at = ?5 WHERE device_id = ?1",
+                    )?
+                    .execute(params![
+                        id,
+                        device.name,
+                        json_text(&device.teams)?,
+                        device.role.as_str(),
+                        device.revoked_at.as_ref().map(time_text),
+                    ])?;
+                }
+                None => {
+                    // No token hashes to a random value: a vouched device can never authenticate here.
+                    let unusable: [u8; 32] = Sha256::digest(Uuid::new_v4().as_bytes()).into();
+                    tx.execute(
+                        "INSERT INTO devices (device_id, name, teams, role, token_hash, created_at, revoked_at, carrier) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            id,
+                            device.name,
+                            json_text(&device.teams)?,
+                            device.role.as_str(),
+                            &unusable[..],
+                            time_text(&device.created_at),
+                            device.revoked_at.as_ref().map(time_text),
+                            carrier.to_string(),
+                        ],
+                    )?;
+                }
+            }
+            Ok(Vouching::Recorded)
+        })
+        .await
+    }
+
+    async fn carriers(&self) -> Result<Vec<(Uuid, Uuid)>, StorageError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT device_id, carrier FROM devices WHERE carrier IS NOT NULL ORDER BY device_id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(device, carrier)| {
+                    Ok((
+                        parse_uuid(&device, "device id")?,
+                        parse_uuid(&carrier, "device carrier")?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn forwardable(&self, after: u64, limit: u32) -> Result<Vec<Forwardable>, StorageError> {
+        self.read(move |tx| {
+            // Walks the log from `after` by its primary key; the devices are few and looked up by theirs.
+            let mut stmt = tx.prepare_cached(
+                "SELECT l.seq, l.record_id, l.device_id, l.bytes FROM log l \
+                 JOIN devices d ON d.device_id = l.device_id \
+                 WHERE l.seq > ?1 AND l.kind = 'change' AND d.carrier IS NULL ORDER BY l.seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![i64::try_from(after).unwrap_or(i64::MAX), limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(seq, record, device, bytes)| {
+                    Ok(Forwardable {
+                        seq: u64::try_from(seq).unwrap_or(0),
+                        record_id: parse_uuid(&record, "log record id")?,
+                        device_id: parse_uuid(&device, "log device id")?,
+                        bytes,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn upstream_state(&self) -> Result<UpstreamState, StorageError> {
+        self.read(|tx| {
+            let text: Option<String> = tx
+                .prepare_cached("SELECT value FROM meta WHERE key = 'upstream'")?
+                .query_row([], |r| r.get(0))
+                .optional()?;
+            match text {
+                None => Ok(UpstreamState::default()),
+                Some(text) => Ok(parse_json(&text, "upstream state")?),
+            }
+        })
+        .await
+    }
+
+    async fn set_upstream_state(&self, state: UpstreamState) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('upstream', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([json_text(&state)?])?;
+            Ok(())
         })
         .await
     }
@@ -273,45 +404,29 @@ impl SyncStore for SqliteStorage {
     }
 
     async fn quarantined(&self) -> Result<Vec<Quarantined>, StorageError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, device_id, record_id, change_hash, bytes, code, message, issues, received_at \
-                 FROM quarantine ORDER BY id",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(
-                    |(id, device_id, record_id, change_hash, bytes, code, message, issues, received_at)| {
-                        Ok(Quarantined {
-                            id,
-                            item: NewQuarantined {
-                                device_id: parse_uuid(&device_id, "quarantined device id")?,
-                                record_id: parse_uuid(&record_id, "quarantined record id")?,
-                                change_hash,
-                                bytes,
-                                code,
-                                message,
-                                issues: parse_json(&issues, "quarantined issues")?,
-                                received_at: parse_time(&received_at, "quarantined received_at")?,
-                            },
-                        })
-                    },
-                )
-                .collect()
+        self.read(|tx| quarantine_rows(tx, "1 = 1 ORDER BY id", rusqlite::params![]))
+            .await
+    }
+
+    async fn refused_upstream(&self, device: Uuid, cursor: u64, limit: u32) -> Result<Vec<Quarantined>, StorageError> {
+        self.read(move |tx| {
+            quarantine_rows(
+                tx,
+                "device_id = ?1 AND code LIKE 'upstream%' AND (told_cursor IS NULL OR told_cursor >= ?2) \
+                 ORDER BY id LIMIT ?3",
+                rusqlite::params![device.to_string(), cursor as i64, limit],
+            )
+        })
+        .await
+    }
+
+    async fn told(&self, ids: Vec<i64>, cursor: u64) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached("UPDATE quarantine SET told_cursor = ?2 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(rusqlite::params![id, cursor as i64])?;
+            }
+            Ok(())
         })
         .await
     }
@@ -431,4 +546,50 @@ fn teams_json(visibility: &Visibility) -> Result<Option<String>, StorageError> {
         Visibility::All => None,
         Visibility::Teams(teams) => Some(json_text(teams)?),
     })
+}
+
+/// The quarantined changes that `filter` (a WHERE clause and its order) selects.
+fn quarantine_rows(
+    tx: &rusqlite::Transaction<'_>,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Quarantined>, crate::Error> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT id, device_id, record_id, change_hash, bytes, code, message, issues, received_at \
+         FROM quarantine WHERE {filter}"
+    ))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(
+            |(id, device_id, record_id, change_hash, bytes, code, message, issues, received_at)| {
+                Ok(Quarantined {
+                    id,
+                    item: NewQuarantined {
+                        device_id: parse_uuid(&device_id, "quarantined device id")?,
+                        record_id: parse_uuid(&record_id, "quarantined record id")?,
+                        change_hash,
+                        bytes,
+                        code,
+                        message,
+                        issues: parse_json(&issues, "quarantined issues")?,
+                        received_at: parse_time(&received_at, "quarantined received_at")?,
+                    },
+                })
+            },
+        )
+        .collect()
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::{AuthError, authenticate};
 use crate::document_cache::{DEFAULT_CAPACITY, DocumentCache};
-use crate::ingress::ingest_record;
+use crate::ingress::{Judge, ingest_record};
 use crate::recovery::{differ, wanted};
 use crate::scope::visibility;
 use crate::staging::Staging;
@@ -137,7 +137,13 @@ impl<S: SyncStore> SyncServer<S> {
     /// lock, then decided under the ingest lock and committed before the lock is let go, so a small sync arriving
     /// meanwhile waits for one slice, not for the whole push, and a request cut off half-way keeps every slice it
     /// committed (its retry finds those changes in the log and skips them).
-    async fn ingest(&self, device: &Device, push: Vec<PushedChanges>, now: DateTime<Utc>) -> Result<Pushed, Refusal> {
+    async fn ingest(
+        &self,
+        device: &Device,
+        push: Vec<PushedChanges>,
+        judge: Judge,
+        now: DateTime<Utc>,
+    ) -> Result<Pushed, Refusal> {
         let mut result = Pushed::default();
         let started = Instant::now();
         let (mut records, mut slices, mut waited, mut slowest, mut longest_queue) = (0, 0, 0.0, 0.0_f64, 0);
@@ -177,7 +183,7 @@ impl<S: SyncStore> SyncServer<S> {
             let slice = entries.len();
             for pushed in entries {
                 let outcome = match pushed {
-                    Ok(push) => ingest_record(&mut staging, &self.programme, device, push, now)
+                    Ok(push) => ingest_record(&mut staging, &self.programme, device, judge, push, now)
                         .await
                         .map_err(Refusal::internal)?,
                     Err(unidentified) => crate::ingress::refuse_unidentified(&mut staging, device, unidentified, now),
@@ -223,7 +229,21 @@ impl<S: SyncStore> SyncServer<S> {
         if push.is_empty() {
             return Ok(Pushed::default());
         }
-        self.ingest(device, push, now).await
+        self.ingest(device, push, Judge::Device, now).await
+    }
+
+    /// Appends what upstream (HQ) sent this camp, as `upstream`'s changes (crate::upstream). Upstream decided them:
+    /// they are taken in as decided ([`Judge::Upstream`]), so that the camp never refuses what HQ holds.
+    pub async fn take_in_upstream(
+        &self,
+        upstream: &Device,
+        push: Vec<PushedChanges>,
+        now: DateTime<Utc>,
+    ) -> Result<Pushed, Refusal> {
+        if push.is_empty() {
+            return Ok(Pushed::default());
+        }
+        self.ingest(upstream, push, Judge::Upstream, now).await
     }
 
     /// One exchange with an authenticated device, as of `now` (the server's clock: when changes were received).
@@ -278,14 +298,22 @@ impl<S: SyncStore> SyncServer<S> {
             want,
             cursor,
             page_limit,
+            on_behalf_of,
             ..
         } = request;
+        // A relay's push is judged as the camp's device that made it (crate::vouching).
+        let pusher = match &on_behalf_of {
+            Some(origin) if !push.is_empty() => crate::vouching::pusher(store, device, origin, now).await?,
+            _ => device.clone(),
+        };
         // A device whose cursor is behind its own last push either never got the answer to that push (and pushes
         // it again now) or lost it from its store (restored from a backup). What it pushes again it holds, so that
         // is not sent back; the rest of its own changes are.
-        let held = (cursor < own.pushed_after && !push.is_empty()).then(|| held_changes(&push));
+        // What a relay carries is logged as its origin's, so its own mark does not leave it out: left out here.
+        let carried = pusher.id != device.id;
+        let held = ((cursor < own.pushed_after || carried) && !push.is_empty()).then(|| held_changes(&push));
         if !push.is_empty() {
-            let Pushed { accepted, rejected } = self.ingest(device, push, now).await?;
+            let Pushed { accepted, rejected } = self.ingest(&pusher, push, Judge::Device, now).await?;
             response.accepted = accepted;
             response.rejected = rejected;
         }
@@ -335,6 +363,9 @@ impl<S: SyncStore> SyncServer<S> {
             let check = store.cursor_check(response.cursor).await.map_err(Refusal::internal)?;
             response.cursor_check = check.map(|c| ByteBuf::from(c.to_vec()));
         }
+        crate::refused_upstream::tell(store, device, cursor, &mut response)
+            .await
+            .map_err(Refusal::internal)?;
         tracing::info!(
             device = %device.name,
             pushed,

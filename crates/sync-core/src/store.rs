@@ -242,6 +242,56 @@ pub struct Page {
     pub more: bool,
 }
 
+/// A device enrolled at another server whose changes a relay carries here (the base-camp tier): it has no token
+/// here, and its changes are judged by its own role and teams, as the relay vouches for them, within the relay's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched {
+    pub device: Device,
+    /// The relay (a device enrolled here) that carries its changes.
+    pub carrier: Uuid,
+}
+
+/// What became of a relay's word for a device (`SyncStore::vouch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vouching {
+    /// Recorded (or brought up to date) as carried by that relay.
+    Recorded,
+    /// The id is a device enrolled here: no relay speaks for it.
+    EnrolledHere,
+    /// Another relay carries that device.
+    CarriedBy(Uuid),
+}
+
+/// A change to forward upstream: an entry of this server's log pushed by one of the devices enrolled here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwardable {
+    pub seq: u64,
+    pub record_id: Uuid,
+    pub device_id: Uuid,
+    pub bytes: Vec<u8>,
+}
+
+/// Where this server stands with the server it relays to (`serve --upstream`), kept across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UpstreamState {
+    /// The upstream server's log id, its cursor and cursor check, as its last answer gave them.
+    pub server_id: Option<Uuid>,
+    pub cursor: u64,
+    pub cursor_check: Option<Vec<u8>>,
+    /// Every forwardable change of this server's log up to this sequence number was answered by upstream:
+    /// accepted, or refused and kept in this server's quarantine.
+    pub forwarded_through: u64,
+    pub last_contact: Option<DateTime<Utc>>,
+    /// Why the last attempt failed, if it did (cleared by the next success).
+    pub last_error: Option<String>,
+    /// Changes upstream refused, in all.
+    pub refused: u64,
+    /// Records upstream sent changes of that this server could not take in yet (they lack earlier changes it
+    /// does not hold): asked for whole (`want`) in the next request, so nothing sent is left behind the cursor.
+    #[serde(default)]
+    pub wanted: Vec<Uuid>,
+}
+
 /// The sync store contract. Futures are `Send` so that request handlers can await them.
 pub trait SyncStore: Send + Sync + 'static {
     /// The identity of this server's log, made once per data directory. Cursors are only meaningful with it.
@@ -257,6 +307,21 @@ pub trait SyncStore: Send + Sync + 'static {
     /// Every unrevoked device's id and token hash: the keys a device's bundle is sealed with (protocol::bundle).
     fn device_keys(&self) -> impl Future<Output = Result<Vec<(Uuid, [u8; 32])>, StorageError>> + Send;
     /// Revokes a device; false if there is no such device or it was already revoked.
+    /// Records (or updates) a device another server enrolled, as vouched for by the relay `carrier`. It can never
+    /// authenticate here and holds no bundle key.
+    fn vouch(&self, vouched: Vouched) -> impl Future<Output = Result<Vouching, StorageError>> + Send;
+    /// The relay that carries each vouched device: (device, carrier), sorted by device.
+    fn carriers(&self) -> impl Future<Output = Result<Vec<(Uuid, Uuid)>, StorageError>> + Send;
+    /// Change entries after `after` pushed by devices enrolled here (not vouched ones: what came from upstream
+    /// is not sent back up), in log order, at most `limit` of them.
+    fn forwardable(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Forwardable>, StorageError>> + Send;
+    /// Where this server stands with its upstream (default if it never relayed).
+    fn upstream_state(&self) -> impl Future<Output = Result<UpstreamState, StorageError>> + Send;
+    fn set_upstream_state(&self, state: UpstreamState) -> impl Future<Output = Result<(), StorageError>> + Send;
     fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<RecordRow>, StorageError>> + Send;
@@ -303,6 +368,17 @@ pub trait SyncStore: Send + Sync + 'static {
         async move { append.await.map(|_| ()) }
     }
     fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// The changes of `device` that upstream refused (quarantined with a code `upstream_…`, docs/relay.md) and
+    /// that `device` may not have heard of at `cursor`: never told, or told in a response whose cursor was not
+    /// behind `cursor` (so the device may not have applied it). In quarantine order, at most `limit`.
+    fn refused_upstream(
+        &self,
+        device: Uuid,
+        cursor: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// These quarantined changes were told to their device in a response that gave it `cursor`.
+    fn told(&self, ids: Vec<i64>, cursor: u64) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// The device that pushed the first logged change of this Automerge actor: the device the actor belongs to.
     fn actor_owner(&self, actor: &[u8]) -> impl Future<Output = Result<Option<Uuid>, StorageError>> + Send;
     /// The sequence number of the last change `device` pushed that the log took (0 if none).

@@ -120,6 +120,12 @@ impl HttpTransport {
     }
 }
 
+impl protocol::session::ExchangeError for TransportError {
+    fn is_cursor_unknown(&self) -> bool {
+        matches!(self, TransportError::Server { code, .. } if *code == ErrorCode::CursorUnknown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod quarantine;
 pub mod rebuild;
 pub mod serve;
 pub mod stats;
+pub mod status;
 
 use std::collections::BTreeSet;
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use store_sqlite::SqliteStorage;
 use sync_core::store::SyncStore;
 
-pub async fn serve(storage: SqliteStorage, settings: &Settings) -> Result<()> {
+pub async fn serve(storage: SqliteStorage, settings: &Settings, upstream_every: u64) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .json()
@@ -16,7 +16,16 @@ pub async fn serve(storage: SqliteStorage, settings: &Settings) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
-    server::http::run(listener, server::http::App::new(storage), shutdown_signal()).await?;
+    let app = server::http::App::new(storage);
+    let relay = settings.upstream.clone().map(|upstream| {
+        let every = std::time::Duration::from_secs(upstream_every);
+        tokio::spawn(server::relay::run(app.clone(), upstream, every))
+    });
+    server::http::run(listener, app, shutdown_signal()).await?;
+    if let Some(relay) = relay {
+        // A round in flight is cut off: each answer it had is applied, and the next start resumes from there.
+        relay.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

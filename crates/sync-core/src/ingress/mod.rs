@@ -29,6 +29,18 @@ use protocol::{Rejection, RejectionCode, limits};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
+/// Whose judgement a push's changes wait on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// This server's: a device's changes, checked for authorship, scope, role and the rules before they are kept.
+    Device,
+    /// Upstream's: what the server a camp relays to (HQ) sent it. HQ holds the merged dataset and judged every
+    /// change in it; the camp keeps it as HQ decided it, checking only that it is a fieldsync record. Judging
+    /// again would refuse what HQ holds whenever the camp saw concurrent changes in another order (an approval
+    /// here, an edit HQ accepted before it), and the camp would never again agree with HQ.
+    Upstream,
+}
+
 /// What became of one record's pushed changes.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -43,6 +55,7 @@ pub async fn ingest_record<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     programme: &Programme,
     device: &Device,
+    judge: Judge,
     push: RecordPush,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StorageError> {
@@ -52,7 +65,18 @@ pub async fn ingest_record<S: SyncStore>(
         changes,
         first_applied,
     } = push;
-    match decide(storage, programme, device, record_id, changes, first_applied, now).await? {
+    match decide(
+        storage,
+        programme,
+        device,
+        judge,
+        record_id,
+        changes,
+        first_applied,
+        now,
+    )
+    .await?
+    {
         Verdict::Decided(outcome) => Ok(outcome),
         Verdict::Refuse(refusal) => Ok(reject(storage, device, record_id, &bytes, now, refusal)),
     }
@@ -83,10 +107,13 @@ enum Verdict {
 }
 
 /// Checks a record's pushed changes and appends them if they pass.
+// The pieces of one record's push, and who judges it; grouping them would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn decide<S: SyncStore>(
     storage: &mut Staging<'_, S>,
     programme: &Programme,
     device: &Device,
+    judge: Judge,
     id: Uuid,
     changes: Result<Vec<Change>, Unreadable>,
     first_applied: Option<FirstApplied>,
@@ -192,9 +219,12 @@ async fn decide<S: SyncStore>(
         )));
     }
 
+    // 4–6 are upstream's to judge for what it sent.
+    let judged_here = judge == Judge::Device;
+
     // 4. Authorship: every new change is this device's own. The device named inside a change is only a claim;
     // the writer (Automerge actor) belongs to the device that first pushed one of its changes.
-    for change in &fresh {
+    for change in fresh.iter().filter(|_| judged_here) {
         let owner = storage.actor_owner(change.actor_id().to_bytes()).await?;
         if owner.is_some_and(|owner| owner != device.id) {
             let message = format!(
@@ -213,14 +243,15 @@ async fn decide<S: SyncStore>(
 
     // 5. Scope: the device must be allowed on the record's task before and after the change, and may link only to
     // records it sees. A refusal names nothing of what the device may not see.
-    if let Some(verdict) = scope::check(
-        storage,
-        device,
-        before.as_ref().map(|b| &b.record),
-        after,
-        hashes.clone(),
-    )
-    .await?
+    if judged_here
+        && let Some(verdict) = scope::check(
+            storage,
+            device,
+            before.as_ref().map(|b| &b.record),
+            after,
+            hashes.clone(),
+        )
+        .await?
     {
         return Ok(verdict);
     }
@@ -241,52 +272,54 @@ async fn decide<S: SyncStore>(
     let standing = Standing { in_teams: true, own };
     let issues = domain::validation::validate(after, &ctx);
     let before_record = before.as_ref().map(|b| &b.record);
-    let mut denial = authority::check(
-        Some(device.role),
-        &authority::edit_actions(before.as_ref(), &shown),
-        standing,
-    )
-    .err();
-    let mut errors = check_edit(before_record, after, &issues, &related);
-    // Several changes at once pass the rules as a whole exactly when each of them does, unless a later one moves
-    // the review status (a step may break a rule that the jump hides: approved, then edited) or merges concurrent
-    // changes (a step may decide a conflict that the jump does not show). Then each step is checked in turn.
-    let review_moves = fresh
-        .iter()
-        .skip(usize::from(before.is_none()))
-        .any(|c| document::writes_field(c, "review"));
-    let merges = fresh.iter().any(|c| c.deps().len() > 1);
-    if fresh.len() > 1 && denial.is_none() && (!errors.is_empty() || review_moves || merges) {
-        let steps = check_each_step(
-            after_doc,
-            &before_heads,
-            before.as_ref(),
-            &fresh,
-            &ctx,
-            device.role,
+    if judged_here {
+        let mut denial = authority::check(
+            Some(device.role),
+            &authority::edit_actions(before.as_ref(), &shown),
             standing,
-        )?;
-        errors = steps.errors;
-        denial = steps.denial;
-    }
-    if let Some(denial) = denial {
-        let message = format!("{} {}: {denial}", after.record_type(), after.meta.label);
-        return Ok(Verdict::Refuse(refuse(
-            RejectionCode::NotPermitted,
-            message,
-            vec![],
-            hashes,
-        )));
-    }
-    errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
-    if !errors.is_empty() {
-        let message = format!(
-            "{} {} breaks {} rule(s)",
-            after.record_type(),
-            after.meta.label,
-            errors.len()
-        );
-        return Ok(Verdict::Refuse(refuse(RejectionCode::Invalid, message, errors, hashes)));
+        )
+        .err();
+        let mut errors = check_edit(before_record, after, &issues, &related);
+        // Several changes at once pass the rules as a whole exactly when each of them does, unless a later one moves
+        // the review status (a step may break a rule that the jump hides: approved, then edited) or merges concurrent
+        // changes (a step may decide a conflict that the jump does not show). Then each step is checked in turn.
+        let review_moves = fresh
+            .iter()
+            .skip(usize::from(before.is_none()))
+            .any(|c| document::writes_field(c, "review"));
+        let merges = fresh.iter().any(|c| c.deps().len() > 1);
+        if fresh.len() > 1 && denial.is_none() && (!errors.is_empty() || review_moves || merges) {
+            let steps = check_each_step(
+                after_doc,
+                &before_heads,
+                before.as_ref(),
+                &fresh,
+                &ctx,
+                device.role,
+                standing,
+            )?;
+            errors = steps.errors;
+            denial = steps.denial;
+        }
+        if let Some(denial) = denial {
+            let message = format!("{} {}: {denial}", after.record_type(), after.meta.label);
+            return Ok(Verdict::Refuse(refuse(
+                RejectionCode::NotPermitted,
+                message,
+                vec![],
+                hashes,
+            )));
+        }
+        errors.extend(issues.iter().filter(|i| i.is_error()).cloned());
+        if !errors.is_empty() {
+            let message = format!(
+                "{} {} breaks {} rule(s)",
+                after.record_type(),
+                after.meta.label,
+                errors.len()
+            );
+            return Ok(Verdict::Refuse(refuse(RejectionCode::Invalid, message, errors, hashes)));
+        }
     }
 
     // 7. Accept: stage the changes, the record's row, grants for scope that grew, and now and then a snapshot.

@@ -13,12 +13,14 @@ mod fixtures;
 mod log;
 mod primitives;
 mod pull;
+mod relay;
 
 pub use concurrency::*;
 pub use devices::*;
 pub use log::*;
 pub use primitives::*;
 pub use pull::*;
+pub use relay::*;
 
 use crate::store::{Ingest, NewChange, SyncStore};
 use domain::Record;
@@ -85,6 +87,10 @@ macro_rules! sync_store_conformance {
             a_writer_belongs_to_the_device_that_first_pushed_it,
             pull_primitives_answer_as_the_contract_says,
             records_are_listed_by_type_and_in_log_order,
+            vouched_devices_are_carried_and_never_authenticate,
+            forwardable_changes_are_those_of_devices_enrolled_here,
+            upstream_state_round_trips,
+            upstream_refusals_are_told_until_the_cursor_moves_past,
         );
 
         #[tokio::test]

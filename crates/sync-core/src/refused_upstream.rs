@@ -1,0 +1,51 @@
+//! HQ's refusals passed down at the camp (docs/relay.md): a change a camp's device made, which the camp accepted and
+//! forwarded and HQ refused, is quarantined at the camp (crate::upstream) and told to that device in the
+//! `rejected` of its next syncs, so that its `fieldsync status` shows it beside the camp's own refusals.
+//!
+//! Told at least once: a refusal is told again at every sync until the device's cursor has moved past the cursor
+//! of the response that told it, which proves the device applied that response. Telling again changes nothing on
+//! the device.
+
+use crate::store::{Device, StorageError, SyncStore};
+use protocol::{Rejection, RejectionCode, SyncResponse};
+
+/// At most this many refusals told in one response; the rest at the following syncs.
+const TOLD_PER_RESPONSE: u32 = 1_000;
+
+/// Adds to `response` (already holding its final cursor) what upstream refused of `device`'s changes that it may
+/// not have heard of at `cursor`, the cursor of its request.
+pub async fn tell<S: SyncStore>(
+    store: &S,
+    device: &Device,
+    cursor: u64,
+    response: &mut SyncResponse,
+) -> Result<(), StorageError> {
+    let refused = store.refused_upstream(device.id, cursor, TOLD_PER_RESPONSE).await?;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    for quarantined in &refused {
+        let item = &quarantined.item;
+        let code = item
+            .code
+            .strip_prefix("upstream_")
+            .and_then(|code| serde_json::from_value(serde_json::Value::String(code.into())).ok())
+            .unwrap_or(RejectionCode::Invalid);
+        // A change upstream deferred behind an earlier refused one: the device hears of that one. A row without a
+        // hash names no change the device could mark.
+        let Some(hash) = &item.change_hash else { continue };
+        if code == RejectionCode::Deferred {
+            continue;
+        }
+        response.rejected.push(Rejection {
+            record_id: item.record_id,
+            changes: vec![hash.clone()],
+            code,
+            message: item.message.clone(),
+            issues: item.issues.clone(),
+        });
+    }
+    store
+        .told(refused.iter().map(|q| q.id).collect(), response.cursor)
+        .await
+}

@@ -1,0 +1,166 @@
+//! Conformance checks of what the base-camp tier keeps: devices a relay vouches for, the changes a camp forwards,
+//! and where it stands with its upstream.
+
+use super::fixtures::*;
+use crate::store::{NewDevice, Role, SyncStore, UpstreamState, Vouched, Vouching};
+use domain::RecordType;
+use uuid::Uuid;
+
+pub async fn vouched_devices_are_carried_and_never_authenticate<S: SyncStore>(storage: &S) {
+    let relay = device("camp A", &["alpha"], Role::Relay);
+    let enrolled = device("hq desk", &[], Role::Hq);
+    for (device, n) in [(&relay, 1), (&enrolled, 2)] {
+        let new = NewDevice {
+            device: device.clone(),
+            token_hash: token(n),
+        };
+        storage.add_device(new).await.unwrap();
+    }
+    let tablet = device("tablet-3", &["alpha"], Role::TeamLeader);
+    let vouched = Vouched {
+        device: tablet.clone(),
+        carrier: relay.id,
+    };
+    assert_eq!(storage.vouch(vouched.clone()).await.unwrap(), Vouching::Recorded);
+    // Vouched for again with a new role: brought up to date, still one device.
+    let promoted = Vouched {
+        device: crate::store::Device {
+            role: Role::Supervisor,
+            ..tablet.clone()
+        },
+        carrier: relay.id,
+    };
+    assert_eq!(storage.vouch(promoted.clone()).await.unwrap(), Vouching::Recorded);
+    let listed = storage.devices().await.unwrap();
+    assert_eq!(listed.iter().filter(|d| d.id == tablet.id).count(), 1);
+    assert!(listed.contains(&promoted.device), "{listed:?}");
+    assert_eq!(storage.carriers().await.unwrap(), vec![(tablet.id, relay.id)]);
+    // No relay speaks for a device enrolled here, nor for another relay's device.
+    let impostor = Vouched {
+        device: enrolled.clone(),
+        carrier: relay.id,
+    };
+    assert_eq!(storage.vouch(impostor).await.unwrap(), Vouching::EnrolledHere);
+    let other_relay = Vouched {
+        device: tablet.clone(),
+        carrier: id(900),
+    };
+    assert_eq!(storage.vouch(other_relay).await.unwrap(), Vouching::CarriedBy(relay.id));
+    // It holds no bundle key, and no token of the enrolled ones finds it.
+    let mut keys: Vec<_> = storage
+        .device_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    keys.sort();
+    let mut expected = vec![relay.id, enrolled.id];
+    expected.sort();
+    assert_eq!(keys, expected);
+}
+
+pub async fn forwardable_changes_are_those_of_devices_enrolled_here<S: SyncStore>(storage: &S) {
+    let tablet = device("tablet-3", &["alpha"], Role::TeamLeader);
+    let upstream = device("HQ", &[], Role::Hq);
+    let new = NewDevice {
+        device: tablet.clone(),
+        token_hash: token(1),
+    };
+    storage.add_device(new).await.unwrap();
+    let vouched = Vouched {
+        device: upstream.clone(),
+        carrier: upstream.id,
+    };
+    storage.vouch(vouched).await.unwrap();
+    for (n, (bytes, by)) in [(b"t1", &tablet), (b"h1", &upstream), (b"t2", &tablet), (b"t3", &tablet)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut ingest = push(
+            record_in(id(n as u128 + 1), RecordType::HazardArea, None),
+            &[bytes],
+            vec![],
+        );
+        ingest.device_id = by.id;
+        storage.ingest(ingest).await.unwrap();
+    }
+    let all = storage.forwardable(0, 10).await.unwrap();
+    let seen: Vec<_> = all.iter().map(|f| (f.seq, f.bytes.clone(), f.device_id)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, b"t1".to_vec(), tablet.id),
+            (3, b"t2".to_vec(), tablet.id),
+            (4, b"t3".to_vec(), tablet.id)
+        ],
+        "what came from upstream is not sent back up"
+    );
+    assert_eq!(all[1].record_id, id(3));
+    let page = storage.forwardable(1, 1).await.unwrap();
+    assert_eq!(page.iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
+    assert!(storage.forwardable(4, 10).await.unwrap().is_empty());
+}
+
+pub async fn upstream_state_round_trips<S: SyncStore>(storage: &S) {
+    assert_eq!(storage.upstream_state().await.unwrap(), UpstreamState::default());
+    let state = UpstreamState {
+        server_id: Some(id(77)),
+        cursor: 41,
+        cursor_check: Some(vec![1, 2, 3, 4, 5, 6, 7, 8]),
+        forwarded_through: 12,
+        last_contact: Some(at(3600, 0)),
+        last_error: Some("connection refused".into()),
+        refused: 2,
+        wanted: vec![id(78)],
+    };
+    storage.set_upstream_state(state.clone()).await.unwrap();
+    assert_eq!(storage.upstream_state().await.unwrap(), state);
+    let later = UpstreamState {
+        last_error: None,
+        cursor: 44,
+        ..state
+    };
+    storage.set_upstream_state(later.clone()).await.unwrap();
+    assert_eq!(storage.upstream_state().await.unwrap(), later);
+}
+
+pub async fn upstream_refusals_are_told_until_the_cursor_moves_past<S: SyncStore>(storage: &S) {
+    let tablet = Uuid::from_u128(7);
+    let refused = |record: u128, code: &str| crate::store::NewQuarantined {
+        change_hash: Some(format!("{record:064x}")),
+        code: code.into(),
+        ..quarantined_item(Uuid::from_u128(record))
+    };
+    // Refused here (not upstream's): never told by this means; refused upstream: told.
+    storage.quarantine(refused(1, "invalid")).await.unwrap();
+    storage.quarantine(refused(2, "upstream_out_of_scope")).await.unwrap();
+    storage.quarantine(refused(3, "upstream_not_permitted")).await.unwrap();
+    let other_device = crate::store::NewQuarantined {
+        device_id: Uuid::from_u128(8),
+        ..refused(4, "upstream_invalid")
+    };
+    storage.quarantine(other_device).await.unwrap();
+    let records =
+        |rows: Vec<crate::store::Quarantined>| -> Vec<Uuid> { rows.iter().map(|q| q.item.record_id).collect() };
+    let told = storage.refused_upstream(tablet, 10, 100).await.unwrap();
+    assert_eq!(records(told.clone()), vec![Uuid::from_u128(2), Uuid::from_u128(3)]);
+    assert_eq!(
+        records(storage.refused_upstream(tablet, 10, 1).await.unwrap()),
+        vec![Uuid::from_u128(2)]
+    );
+    // Told in a response that gave cursor 12: told again while the device's cursor is not past 12.
+    storage.told(told.iter().map(|q| q.id).collect(), 12).await.unwrap();
+    for cursor in [0, 10, 12] {
+        assert_eq!(
+            storage.refused_upstream(tablet, cursor, 100).await.unwrap().len(),
+            2,
+            "at cursor {cursor}"
+        );
+    }
+    assert!(storage.refused_upstream(tablet, 13, 100).await.unwrap().is_empty());
+    assert_eq!(
+        records(storage.refused_upstream(Uuid::from_u128(8), 13, 100).await.unwrap()),
+        vec![Uuid::from_u128(4)]
+    );
+}

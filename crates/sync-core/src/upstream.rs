@@ -1,0 +1,319 @@
+//! The camp side of the base-camp tier (docs/relay.md): this server syncs with the server it relays to (HQ) as
+//! a device would, through the same sans-IO session (protocol::session), with its own storage as the replica.
+//!
+//! - Push: every change of this server's log that a device enrolled here pushed and upstream has not answered,
+//!   in log order (so a change's dependencies always go first), one run of one device's changes per request,
+//!   each request naming that device (`on_behalf_of`), so upstream judges it as that device's.
+//! - Pull: what upstream holds in the relay's scope (HQ's decisions, other camps' work on shared tasks), taken in
+//!   as upstream decided it (ingress::Judge::Upstream), as changes of the upstream server (recorded as a vouched device of role hq that carries
+//!   itself, so that what came down is never sent back up).
+//! - Upstream's refusals go into this server's quarantine under the device that made the change.
+//! - Where it stands (`UpstreamState`) is kept in the store after every answer: its cursor and cursor check at
+//!   upstream, and the log position through which upstream has answered every forwarded change.
+//!
+//! The session is synchronous (it drives a blocking transport); the store is async. [`relay`] runs on a blocking
+//! thread and waits on the store through the runtime's handle.
+
+use crate::SyncServer;
+use crate::store::{Device, Forwardable, NewQuarantined, Role, StorageError, SyncStore, UpstreamState, Vouched};
+use automerge::Automerge;
+use chrono::{DateTime, Utc};
+use protocol::session::{self, ExchangeError, SessionError, SyncReport};
+use protocol::{DeviceProfile, DocumentChanges, PushedChanges, SyncRequest, SyncResponse};
+use serde_bytes::ByteBuf;
+use std::collections::HashMap;
+use tokio::runtime::Handle;
+use uuid::Uuid;
+
+/// Changes forwarded in one request at most: a page in flight on a link that drops is this much to send again.
+pub const RUN_CHANGES: u32 = 500;
+
+/// Why a relay round stopped on this server's side (its storage, or what upstream sent that cannot be taken in).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("what upstream sent could not be taken in: {0}")]
+    Pulled(String),
+}
+
+/// What one relay round did, summed over its sessions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelayReport {
+    pub requests: usize,
+    /// Changes forwarded that upstream accepted.
+    pub forwarded: usize,
+    /// Changes upstream refused (kept in this server's quarantine).
+    pub refused: usize,
+    /// Changes pulled from upstream.
+    pub pulled: usize,
+}
+
+/// Syncs with upstream until neither side has anything more for the other. `send` is one exchange with
+/// upstream (HTTP in the server; the tests' network in the simulation). Runs on a blocking thread.
+pub fn relay<S: SyncStore, E: ExchangeError>(
+    server: &SyncServer<S>,
+    handle: &Handle,
+    mut send: impl FnMut(&SyncRequest) -> Result<SyncResponse, E>,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<RelayReport, SessionError<UpstreamError, E>> {
+    let state = handle
+        .block_on(server.store.upstream_state())
+        .map_err(|e| SessionError::Replica(e.into()))?;
+    let mut camp = Camp {
+        server,
+        handle,
+        state,
+        now: &now,
+        profiles: HashMap::new(),
+    };
+    let mut report = RelayReport::default();
+    loop {
+        let before = camp.state.forwarded_through;
+        let round = session::run(&mut camp, &mut send, |_| {})?;
+        add(&mut report, &round);
+        // A session stops when a push made no progress (every change of a run refused): the next run may fare
+        // better, so go on while the log position moves.
+        if camp.state.forwarded_through == before
+            || !session::Replica::has_pushable(&mut camp).map_err(SessionError::Replica)?
+        {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn add(report: &mut RelayReport, round: &SyncReport) {
+    report.requests += round.requests;
+    report.forwarded += round.accepted;
+    report.refused += round.rejected.len();
+    report.pulled += round.pulled;
+}
+
+/// This server as the replica of a session with upstream.
+struct Camp<'a, S, N> {
+    server: &'a SyncServer<S>,
+    handle: &'a Handle,
+    state: UpstreamState,
+    now: &'a N,
+    /// The devices enrolled here, by id, as their changes are vouched for.
+    profiles: HashMap<Uuid, DeviceProfile>,
+}
+
+/// What a request forwarded: the log position it reaches, and its changes by hash, for upstream's refusals.
+struct Forwarded {
+    through: u64,
+    origin: Option<Uuid>,
+    bytes: HashMap<String, (Uuid, Vec<u8>)>,
+}
+
+impl<S: SyncStore, N: Fn() -> DateTime<Utc>> Camp<'_, S, N> {
+    fn wait<T>(&self, work: impl Future<Output = T>) -> T {
+        self.handle.block_on(work)
+    }
+
+    /// The first run of one device's changes after the forwarded position.
+    fn next_run(&self) -> Result<Vec<Forwardable>, StorageError> {
+        let mut page = self.wait(self.server.store.forwardable(self.state.forwarded_through, RUN_CHANGES))?;
+        if let Some(first) = page.first().map(|f| f.device_id) {
+            let end = page.iter().position(|f| f.device_id != first).unwrap_or(page.len());
+            page.truncate(end);
+        }
+        Ok(page)
+    }
+
+    fn profile(&mut self, id: Uuid) -> Result<DeviceProfile, StorageError> {
+        if !self.profiles.contains_key(&id) {
+            for device in self.wait(self.server.store.devices())? {
+                self.profiles.insert(device.id, profile(&device));
+            }
+        }
+        self.profiles
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StorageError::Damaged(format!("the log names device {id}, which is not enrolled")))
+    }
+
+    fn save(&self) -> Result<(), StorageError> {
+        self.wait(self.server.store.set_upstream_state(self.state.clone()))
+    }
+
+    /// Takes in what upstream sent, as upstream decided it, as upstream's own changes.
+    fn take_in(&mut self, request: &SyncRequest, response: &SyncResponse) -> Result<usize, UpstreamError> {
+        if response.pull.is_empty() {
+            return Ok(0);
+        }
+        let upstream = Device {
+            id: response.server_id,
+            name: format!("upstream {}", response.server_id),
+            teams: Default::default(),
+            role: Role::Hq,
+            created_at: (self.now)(),
+            revoked_at: None,
+        };
+        let vouched = Vouched {
+            device: upstream.clone(),
+            carrier: upstream.id,
+        };
+        self.wait(self.server.store.vouch(vouched))?;
+        let mut push = Vec::with_capacity(response.pull.len());
+        for document in &response.pull {
+            push.push(opened(document).map_err(UpstreamError::Pulled)?);
+        }
+        let records = push.len();
+        let pushed = self
+            .wait(self.server.take_in_upstream(&upstream, push, (self.now)()))
+            .map_err(|e| UpstreamError::Pulled(e.message))?;
+        for rejection in &pushed.rejected {
+            // Wanted again only if it was not just sent whole, which would ask for it for ever.
+            if rejection.code == protocol::RejectionCode::Deferred && !request.want.contains(&rejection.record_id) {
+                let wanted = &mut self.state.wanted;
+                if !wanted.contains(&rejection.record_id) && wanted.len() < protocol::limits::MAX_WANT {
+                    wanted.push(rejection.record_id);
+                }
+                continue;
+            }
+            tracing::warn!(record = %rejection.record_id, code = ?rejection.code, "refused what upstream sent: {}", rejection.message);
+        }
+        Ok(records - pushed.rejected.len())
+    }
+}
+
+impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N> {
+    type Error = UpstreamError;
+    type Sent = Forwarded;
+
+    fn next_request(&mut self) -> Result<(SyncRequest, Forwarded), UpstreamError> {
+        let run = self.next_run()?;
+        let mut request = SyncRequest::new(self.state.cursor, self.state.server_id);
+        request.cursor_check = self.state.cursor_check.clone().map(ByteBuf::from);
+        request.want = self.state.wanted.clone();
+        let mut sent = Forwarded {
+            through: self.state.forwarded_through,
+            origin: None,
+            bytes: HashMap::new(),
+        };
+        if let Some(last) = run.last() {
+            let origin = last.device_id;
+            sent.through = last.seq;
+            sent.origin = Some(origin);
+            request.on_behalf_of = Some(self.profile(origin)?);
+            for change in run {
+                if let Some(hash) = domain::document::change_hash(&change.bytes) {
+                    sent.bytes.insert(hex(&hash), (change.record_id, change.bytes.clone()));
+                }
+                let bytes = ByteBuf::from(change.bytes);
+                match request.push.last_mut() {
+                    Some(last) if last.record_id == Some(change.record_id) => last.changes.push(bytes),
+                    _ => request.push.push(PushedChanges {
+                        record_id: Some(change.record_id),
+                        changes: vec![bytes],
+                    }),
+                }
+            }
+        }
+        Ok((request, sent))
+    }
+
+    fn apply(
+        &mut self,
+        sent: &Forwarded,
+        request: &SyncRequest,
+        response: &SyncResponse,
+    ) -> Result<usize, UpstreamError> {
+        // What was wanted came whole with this answer; what still cannot be taken in is wanted again.
+        self.state.wanted.retain(|id| !request.want.contains(id));
+        let changed = self.take_in(request, response)?;
+        // Upstream's refusals stay here, under the device that made the change (nothing is dropped), and the
+        // forwarded position moves past them: upstream has decided them. A change upstream defers (it lacks an
+        // earlier change of the record, which it refused) is kept the same way.
+        let now = (self.now)();
+        for rejection in &response.rejected {
+            let code = serde_json::to_value(rejection.code)
+                .ok()
+                .and_then(|v| v.as_str().map(|s| format!("upstream_{s}")))
+                .unwrap_or_else(|| "upstream".into());
+            for hash in &rejection.changes {
+                let Some((record_id, bytes)) = sent.bytes.get(hash) else {
+                    continue;
+                };
+                let item = NewQuarantined {
+                    device_id: sent.origin.unwrap_or(response.server_id),
+                    record_id: *record_id,
+                    change_hash: Some(hash.clone()),
+                    bytes: bytes.clone(),
+                    code: code.clone(),
+                    message: format!("upstream refused it: {}", rejection.message),
+                    issues: rejection.issues.clone(),
+                    received_at: now,
+                };
+                self.wait(self.server.store.quarantine(item))?;
+            }
+            self.state.refused += rejection.changes.len() as u64;
+        }
+        self.state.forwarded_through = sent.through;
+        self.state.server_id = Some(response.server_id);
+        self.state.cursor = response.cursor;
+        self.state.cursor_check = response.cursor_check.clone().map(|c| c.into_vec());
+        self.state.last_contact = Some(now);
+        self.state.last_error = None;
+        self.save()?;
+        Ok(changed)
+    }
+
+    fn forget_cursor(&mut self) -> Result<(), UpstreamError> {
+        // Upstream is new or was restored from a backup: everything is sent again from the start (upstream keeps
+        // each change once) and everything in scope pulled again.
+        self.state = UpstreamState {
+            refused: self.state.refused,
+            ..UpstreamState::default()
+        };
+        Ok(self.save()?)
+    }
+
+    fn has_pushable(&mut self) -> Result<bool, UpstreamError> {
+        Ok(!self
+            .wait(self.server.store.forwardable(self.state.forwarded_through, 1))?
+            .is_empty())
+    }
+
+    fn has_wanted(&mut self) -> Result<bool, UpstreamError> {
+        Ok(!self.state.wanted.is_empty())
+    }
+
+    fn finished(&mut self) -> Result<(), UpstreamError> {
+        Ok(())
+    }
+}
+
+fn profile(device: &Device) -> DeviceProfile {
+    DeviceProfile {
+        id: device.id,
+        name: device.name.clone(),
+        role: device.role,
+        teams: device.teams.iter().cloned().collect(),
+    }
+}
+
+/// A pulled document as a push: a snapshot opened into its changes, which ingress checks one by one.
+fn opened(document: &DocumentChanges) -> Result<PushedChanges, String> {
+    let mut changes = Vec::new();
+    if let Some(snapshot) = &document.snapshot {
+        let doc =
+            Automerge::load(snapshot).map_err(|e| format!("the snapshot of record {}: {e}", document.record_id))?;
+        changes.extend(
+            doc.get_changes(&[])
+                .into_iter()
+                .map(|c| ByteBuf::from(c.raw_bytes().to_vec())),
+        );
+    }
+    changes.extend(document.changes.iter().cloned());
+    Ok(PushedChanges {
+        record_id: Some(document.record_id),
+        changes,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

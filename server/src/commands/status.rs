@@ -1,0 +1,48 @@
+//! `status`: where this server stands with its upstream (a base camp's HQ).
+
+use anyhow::Result;
+use store_sqlite::SqliteStorage;
+use sync_core::store::SyncStore;
+
+/// Counted up to this many: beyond it the camp says "at least".
+const COUNTED: u32 = 1_000_000;
+
+pub async fn status(storage: SqliteStorage, json: bool) -> Result<()> {
+    let state = storage.upstream_state().await?;
+    let waiting = storage.forwardable(state.forwarded_through, COUNTED).await?.len();
+    let quarantined = storage.quarantined().await?;
+    let refused_upstream = quarantined
+        .iter()
+        .filter(|q| q.item.code.starts_with("upstream"))
+        .count();
+    if json {
+        let value = serde_json::json!({
+            "server_id": storage.server_id(),
+            "upstream": {
+                "server_id": state.server_id,
+                "last_contact": state.last_contact,
+                "last_error": state.last_error,
+                "changes_waiting": waiting,
+                "forwarded_through": state.forwarded_through,
+                "cursor": state.cursor,
+                "refused": refused_upstream,
+            },
+            "quarantined": quarantined.len(),
+        });
+        outln!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    outln!("server {}", storage.server_id());
+    match (&state.server_id, &state.last_contact) {
+        (Some(upstream), Some(at)) => outln!("upstream {upstream}: last contact {}", at.to_rfc3339()),
+        _ if state.last_error.is_some() => outln!("upstream: never reached"),
+        _ => outln!("upstream: none (serve --upstream URL --upstream-token TOKEN relays to one)"),
+    }
+    if let Some(error) = &state.last_error {
+        outln!("  last attempt failed: {error}");
+    }
+    let at_least = if waiting as u32 == COUNTED { "at least " } else { "" };
+    outln!("  {at_least}{waiting} changes waiting to go up");
+    outln!("  {refused_upstream} changes refused upstream, kept in quarantine (fieldsync-server quarantine list)");
+    Ok(())
+}

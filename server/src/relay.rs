@@ -1,0 +1,72 @@
+//! `serve --upstream`: the base camp's link to HQ (docs/relay.md). A round syncs with upstream through
+//! sync_core::upstream until neither side has more; rounds repeat every `every` while the link is up and back off
+//! (doubling, up to five minutes) while it is down. Every answer is applied as it comes, so a link that drops
+//! mid-round loses at most the request in flight, and the next round resumes from the last answer.
+
+use crate::config::Upstream;
+use crate::http::{App, Backend};
+use std::sync::Arc;
+use std::time::Duration;
+use sync_core::upstream::RelayReport;
+use sync_http::HttpTransport;
+
+const LONGEST_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Relays until the task is aborted (the server stops).
+pub async fn run<S: Backend>(app: Arc<App<S>>, upstream: Upstream, every: Duration) {
+    tracing::info!(upstream = %upstream.url, every_s = every.as_secs(), "relaying upstream");
+    let mut wait = every;
+    loop {
+        match round(app.clone(), upstream.clone()).await {
+            Ok(report) => {
+                if report.forwarded + report.refused + report.pulled > 0 {
+                    tracing::info!(
+                        upstream = %upstream.url,
+                        requests = report.requests,
+                        forwarded = report.forwarded,
+                        refused = report.refused,
+                        pulled = report.pulled,
+                        "relayed"
+                    );
+                }
+                wait = every;
+            }
+            Err(error) => {
+                tracing::warn!(upstream = %upstream.url, retry_in_s = wait.as_secs(), "relay: {error}");
+                note_failure(&app, &error).await;
+                wait = (wait * 2).min(LONGEST_BACKOFF).max(every);
+            }
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One round on a blocking thread (the transport is blocking, as a tablet's is).
+pub async fn round<S: Backend>(app: Arc<App<S>>, upstream: Upstream) -> Result<RelayReport, String> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let transport = HttpTransport::new(&upstream.url, &upstream.token);
+        sync_core::upstream::relay(&app.sync, &handle, |request| transport.send(request), chrono::Utc::now).map_err(
+            |e| match e {
+                protocol::session::SessionError::Replica(e) => e.to_string(),
+                protocol::session::SessionError::Send(e) => e.to_string(),
+            },
+        )
+    })
+    .await
+    .map_err(|e| format!("the relay round stopped: {e}"))?
+}
+
+/// Keeps why the last round failed, for `fieldsync-server status`.
+async fn note_failure<S: Backend>(app: &App<S>, error: &str) {
+    let store = &app.sync.store;
+    let result = async {
+        let mut state = store.upstream_state().await?;
+        state.last_error = Some(error.to_string());
+        store.set_upstream_state(state).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!("relay: cannot record the failure: {e}");
+    }
+}
