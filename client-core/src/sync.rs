@@ -52,6 +52,8 @@ pub struct SyncStatus {
     pub unacknowledged: BTreeMap<String, usize>,
     /// Changes the server refused, with why.
     pub rejected: Vec<RejectedChange>,
+    /// Records changed on this device, by how far they have travelled (crate::receipts).
+    pub reached: crate::ReachedCounts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ const SERVER_ID: &str = "server_id";
 const CURSOR: &str = "cursor";
 const CURSOR_CHECK: &str = "cursor_check";
 const LAST_SYNC: &str = "last_sync";
+/// The server's `relayed_through`; absent when the server is the top of the chain (crate::receipts).
+pub(crate) const RELAYED_THROUGH: &str = "relayed_through";
 
 impl Store {
     /// Records the server and this device's token. The token stays in the store file, like the data it guards.
@@ -255,17 +259,44 @@ impl Store {
         let pulled: Vec<Incoming> = response.pull.iter().map(pulled).collect();
         self.transaction_mut(|store| {
             store.acknowledge(&accepted)?;
+            if response.pushed_through > 0 {
+                let mut logged = store.conn.prepare_cached(
+                    "UPDATE changes SET logged_through = ?2 WHERE hash = ?1 AND logged_through IS NULL",
+                )?;
+                for hash in &accepted {
+                    if let Ok(hash) = <automerge::ChangeHash as std::str::FromStr>::from_str(hash) {
+                        logged.execute(rusqlite::params![hash.0.as_slice(), response.pushed_through as i64])?;
+                    }
+                }
+            }
             {
                 let mut mark = store
                     .conn
                     .prepare_cached("UPDATE changes SET rejection = ?2 WHERE hash = ?1 AND origin = 'local'")?;
-                for rejection in response.rejected.iter().filter(|r| r.code != RejectionCode::Deferred) {
+                // A change deferred in this push waits in the outbox to go again; one the camp holds and HQ
+                // deferred (told from upstream, docs/relay.md) is acknowledged, and marked so that it does not
+                // count as having reached HQ.
+                let mut mark_held = store.conn.prepare_cached(
+                    "UPDATE changes SET rejection = ?2 WHERE hash = ?1 AND origin = 'local' AND acknowledged = 1",
+                )?;
+                for rejection in &response.rejected {
                     let reason = serde_json::json!({"code": rejection.code, "message": rejection.message, "issues": rejection.issues}).to_string();
+                    let mark = if rejection.code == RejectionCode::Deferred {
+                        &mut mark_held
+                    } else {
+                        &mut mark
+                    };
                     for hash in &rejection.changes {
                         if let Ok(hash) = <automerge::ChangeHash as std::str::FromStr>::from_str(hash) {
                             mark.execute(rusqlite::params![hash.0.as_slice(), reason])?;
                         }
                     }
+                }
+            }
+            match response.relayed_through {
+                Some(through) => store.set_meta(RELAYED_THROUGH, &through.to_string())?,
+                None => {
+                    store.conn.execute("DELETE FROM meta WHERE key = ?1", [RELAYED_THROUGH])?;
                 }
             }
             let report = store.import(pulled)?;
@@ -332,6 +363,7 @@ impl Store {
             last_sync: self.meta(LAST_SYNC)?,
             unacknowledged,
             rejected,
+            reached: self.reached_counts()?,
         })
     }
 }

@@ -1,12 +1,12 @@
 //! The base-camp tier end to end (docs/relay.md): two real `fieldsync-server` processes, a camp serving with
 //! `--upstream` and HQ, with real device stores at both. A tablet's day goes up through the camp; HQ's approval
-//! comes back down; what HQ refuses stays in the camp's quarantine and reaches the tablet that made it; nothing
-//! crosses twice.
+//! comes back down; what HQ refuses stays in the camp's quarantine and reaches the tablet that made it; each
+//! record's receipt says how far it has travelled; nothing crosses twice.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use client_core::{ListFilter, Store};
+use client_core::{ListFilter, Reached, ReachedCounts, Store};
 use common::{Server, day_of_work, day_of_work_for, device};
 use domain::RecordType;
 use protocol::{DeviceProfile, PushedChanges, SyncRequest};
@@ -83,6 +83,13 @@ fn a_camp_relays_its_tablets_work_to_hq_and_hqs_decisions_back() {
     let find = the_find(&tablet);
     tablet.submit(find).unwrap();
     tablet.approve(find, &[], None).unwrap();
+    let on_the_tablet = ReachedCounts {
+        device: 3,
+        camp: 0,
+        hq: 0,
+    };
+    assert_eq!(tablet.sync_status().unwrap().reached, on_the_tablet);
+    assert_eq!(tablet.reached(find).unwrap(), Some(Reached::Device));
     assert_eq!(tablet.sync(|_| {}).unwrap().rejected.len(), 0);
     let mut analyst = device(&dir.path().join("analyst.db"), "hq-analyst");
     analyst.enroll(&hq_url, &hq_token).unwrap();
@@ -98,6 +105,16 @@ fn a_camp_relays_its_tablets_work_to_hq_and_hqs_decisions_back() {
     sync_until(&mut tablet, "HQ's approval reaching the tablet", |s| {
         review_of(s, find).as_deref() == Some("hq_approved")
     });
+    // The tablet's receipts: everything it recorded is at HQ (HQ's approval is not the tablet's change).
+    let reached_hq = ReachedCounts {
+        device: 0,
+        camp: 0,
+        hq: 3,
+    };
+    assert_eq!(tablet.sync_status().unwrap().reached, reached_hq);
+    assert_eq!(tablet.reached(find).unwrap(), Some(Reached::Hq));
+    // HQ's analyst syncs with HQ itself, the top of the chain: its approval is at HQ once acknowledged.
+    assert_eq!(analyst.reached(find).unwrap(), Some(Reached::Hq));
 
     // Team 9's day is accepted at the camp (its supervisor may record it there) and refused at HQ, where the
     // relay does not carry Team 9: kept in the camp's quarantine, and the queue goes on past it.
@@ -122,19 +139,33 @@ fn a_camp_relays_its_tablets_work_to_hq_and_hqs_decisions_back() {
         quarantine.contains("upstream_out_of_scope") && quarantine.contains("tablet-9"),
         "{quarantine}"
     );
-    // The tablet that made them hears of HQ's refusal at its next sync, and keeps it in its status: the task,
-    // which HQ refused; its worked area and find HQ deferred behind it, and does not hold either.
+    // The tablet that made them hears of HQ's refusals at its next sync, and keeps them in its status: the task,
+    // which HQ refused, and its worked area and find, which HQ deferred behind it. None of them counts as at HQ.
     let heard = outsider.sync(|_| {}).unwrap();
+    // The sync's report lists refusals, not deferrals; the status lists both.
     assert_eq!(heard.rejected.len(), 1, "{heard:?}");
     outsider.sync(|_| {}).unwrap();
     let refused = outsider.sync_status().unwrap();
     assert!(refused.unacknowledged.is_empty(), "{refused:?}");
-    let [change] = &refused.rejected[..] else {
-        panic!("one refusal: {refused:?}")
+    assert_eq!(refused.rejected.len(), 3, "{refused:?}");
+    let task = refused
+        .rejected
+        .iter()
+        .find(|r| r.label.as_deref() == Some("T-090"))
+        .unwrap();
+    assert_eq!(task.code, protocol::RejectionCode::OutOfScope, "{task:?}");
+    assert!(task.message.starts_with("upstream refused it"), "{task:?}");
+    let deferred = refused
+        .rejected
+        .iter()
+        .filter(|r| r.code == protocol::RejectionCode::Deferred);
+    assert_eq!(deferred.count(), 2, "{refused:?}");
+    let held_at_camp = ReachedCounts {
+        device: 0,
+        camp: 3,
+        hq: 0,
     };
-    assert_eq!(change.label.as_deref(), Some("T-090"), "{change:?}");
-    assert_eq!(change.code, protocol::RejectionCode::OutOfScope, "{change:?}");
-    assert!(change.message.starts_with("upstream refused it"), "{change:?}");
+    assert_eq!(refused.reached, held_at_camp);
     assert!(tablet.sync_status().unwrap().rejected.is_empty());
     let text = camp.ok(&["status"]);
     assert!(

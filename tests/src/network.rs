@@ -174,6 +174,7 @@ impl Network {
         self.runtime
             .block_on(self.servers[upstream].store.add_device(new))
             .unwrap();
+        self.servers[camp].relays_upstream = true;
         self.links.push(Link {
             camp,
             upstream,

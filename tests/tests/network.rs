@@ -334,8 +334,8 @@ fn camp_schedule(net: &mut Network, seed: u64) -> Result<(), String> {
             ));
         }
         for refused in &status.rejected {
-            if refused.code != protocol::RejectionCode::NotPermitted && refused.code != protocol::RejectionCode::Invalid
-            {
+            use protocol::RejectionCode::{Deferred, Invalid, NotPermitted};
+            if ![NotPermitted, Invalid, Deferred].contains(&refused.code) {
                 return Err(format!("{} had a change refused: {refused:?}", node.device.name));
             }
             refused_records.insert(refused.record_id.to_string());
@@ -365,6 +365,16 @@ fn camp_schedule(net: &mut Network, seed: u64) -> Result<(), String> {
         }
         if let Some(id) = created.iter().find(|id| node.store.get(**id).is_err()) {
             return Err(format!("{} lacks {id}", node.device.name));
+        }
+        // Receipts: every record it changed and nobody refused has reached HQ, and it knows it.
+        for id in created.iter().filter(|id| !refused_records.contains(&id.to_string())) {
+            let reached = node.store.reached(*id).unwrap();
+            if reached.is_some_and(|r| r != client_core::Reached::Hq) {
+                return Err(format!(
+                    "{}'s receipt for {id} says {reached:?} at quiescence",
+                    node.device.name
+                ));
+            }
         }
     }
     for server in [hq, camps[0], camps[1]] {

@@ -105,11 +105,18 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             }
         }
         Command::Show { record } => {
-            let stored = store.get(store.resolve_reference(record)?)?;
+            let id = store.resolve_reference(record)?;
+            let stored = store.get(id)?;
+            let reached = store.reached(id)?;
             if cli.json {
-                outln!("{}", output::stored_json(&stored));
+                let mut shown = output::stored_json(&stored);
+                shown["reached"] = serde_json::to_value(reached)?;
+                outln!("{shown}");
             } else {
                 output::stored(&stored);
+                if let Some(reached) = reached {
+                    outln!("reached: {}", reached.describe());
+                }
             }
         }
         Command::History { record } => {
@@ -278,6 +285,13 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                     ),
                     None => outln!("role: none yet (a store never enrolled makes and submits drafts only)"),
                 }
+                let reached = status.reached;
+                outln!(
+                    "records changed here: {} only on this device, {} at the camp (not yet at HQ), {} at HQ",
+                    reached.device,
+                    reached.camp,
+                    reached.hq
+                );
                 let waiting: usize = status.unacknowledged.values().sum();
                 outln!(
                     "{waiting} change(s) of {} record(s) not yet acknowledged by the server",

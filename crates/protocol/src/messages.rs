@@ -134,6 +134,19 @@ pub struct SyncResponse {
     /// against this role before storing them, with the same rules the server applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceProfile>,
+    /// The position in this server's log of the last change this device pushed (0, and left out: none yet). With
+    /// `relayed_through`, how far a device's acknowledged changes have travelled (docs/relay.md, "Receipts").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pushed_through: u64,
+    /// Sent by a server that relays to an upstream server (a base camp's): every change of its log up to this
+    /// position has been answered upstream, accepted or refused (a refusal is told in `rejected`). Left out by the
+    /// server at the top of the chain (HQ): what it acknowledges has arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayed_through: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A device as enrolled at the server.

@@ -213,6 +213,8 @@ mod tests {
             cursor_check: None,
             differ: vec![],
             device: None,
+            pushed_through: 0,
+            relayed_through: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! HQ's refusals passed down at the camp (docs/relay.md): a change a camp's device made, which the camp accepted and
 //! forwarded and HQ refused, is quarantined at the camp (crate::upstream) and told to that device in the
-//! `rejected` of its next syncs, so that its `fieldsync status` shows it beside the camp's own refusals.
+//! `rejected` of its next syncs, so that its `fieldsync status` shows it beside the camp's own refusals, and does
+//! not count it as having reached HQ.
 //!
 //! Told at least once: a refusal is told again at every sync until the device's cursor has moved past the cursor
 //! of the response that told it, which proves the device applied that response. Telling again changes nothing on
@@ -31,12 +32,10 @@ pub async fn tell<S: SyncStore>(
             .strip_prefix("upstream_")
             .and_then(|code| serde_json::from_value(serde_json::Value::String(code.into())).ok())
             .unwrap_or(RejectionCode::Invalid);
-        // A change upstream deferred behind an earlier refused one: the device hears of that one. A row without a
-        // hash names no change the device could mark.
+        // A row without a hash names no change the device could mark. A change upstream deferred behind a refused
+        // one is told as deferred: the device marks it (it is acknowledged here, so it is not pushed again), so
+        // that it does not count as having reached HQ.
         let Some(hash) = &item.change_hash else { continue };
-        if code == RejectionCode::Deferred {
-            continue;
-        }
         response.rejected.push(Rejection {
             record_id: item.record_id,
             changes: vec![hash.clone()],

@@ -63,6 +63,9 @@ pub struct SyncServer<S> {
     ingest: Mutex<DocumentCache>,
     /// Requests waiting for the ingest lock (the ingest queue's length, logged with each slice).
     waiting: AtomicUsize,
+    /// This server relays to an upstream one (a base camp's, `serve --upstream`): its responses say how far its
+    /// log has been answered upstream (`relayed_through`), so devices know what has reached HQ.
+    pub relays_upstream: bool,
 }
 
 /// Counts a request among those waiting for the ingest lock while it lives: a request dropped while waiting (its
@@ -125,6 +128,7 @@ impl<S: SyncStore> SyncServer<S> {
             programme,
             ingest: Mutex::new(DocumentCache::new(DEFAULT_CAPACITY)),
             waiting: AtomicUsize::new(0),
+            relays_upstream: false,
         }
     }
 
@@ -291,6 +295,8 @@ impl<S: SyncStore> SyncServer<S> {
                 role: device.role,
                 teams: device.teams.iter().cloned().collect(),
             }),
+            pushed_through: 0,
+            relayed_through: None,
         };
         let SyncRequest {
             push,
@@ -362,6 +368,12 @@ impl<S: SyncStore> SyncServer<S> {
         if response.cursor > 0 {
             let check = store.cursor_check(response.cursor).await.map_err(Refusal::internal)?;
             response.cursor_check = check.map(|c| ByteBuf::from(c.to_vec()));
+        }
+        // Receipts (docs/relay.md): read after the push, so they cover what this request pushed.
+        response.pushed_through = store.pushed_through(device.id).await.map_err(Refusal::internal)?;
+        if self.relays_upstream {
+            let state = store.upstream_state().await.map_err(Refusal::internal)?;
+            response.relayed_through = Some(state.forwarded_through);
         }
         crate::refused_upstream::tell(store, device, cursor, &mut response)
             .await

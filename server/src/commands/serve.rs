@@ -16,7 +16,10 @@ pub async fn serve(storage: SqliteStorage, settings: &Settings, upstream_every: 
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
-    let app = server::http::App::new(storage);
+    let app = match settings.upstream {
+        Some(_) => server::http::App::relaying(storage),
+        None => server::http::App::new(storage),
+    };
     let relay = settings.upstream.clone().map(|upstream| {
         let every = std::time::Duration::from_secs(upstream_every);
         tokio::spawn(server::relay::run(app.clone(), upstream, every))

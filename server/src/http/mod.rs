@@ -32,6 +32,13 @@ impl<S: Backend> App<S> {
             sync: SyncServer::new(storage, Programme::default()),
         })
     }
+
+    /// A camp's server, which relays to an upstream one (server/src/relay.rs).
+    pub fn relaying(storage: S) -> Arc<App<S>> {
+        let mut sync = SyncServer::new(storage, Programme::default());
+        sync.relays_upstream = true;
+        Arc::new(App { sync })
+    }
 }
 
 pub fn router<S: Backend>(app: Arc<App<S>>) -> Router {
