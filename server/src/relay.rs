@@ -1,7 +1,8 @@
 //! `serve --upstream`: the base camp's link to HQ (docs/relay.md). A round syncs with upstream through
 //! sync_core::upstream until neither side has more; rounds repeat every `every` while the link is up and back off
-//! (doubling, up to five minutes) while it is down. Every answer is applied as it comes, so a link that drops
-//! mid-round loses at most the request in flight, and the next round resumes from the last answer.
+//! (doubling, up to five minutes) while it is down; a round that got answers before the link dropped does not
+//! count as down. Every answer is applied as it comes, so a link that drops mid-round loses at most the request in
+//! flight, and the next round resumes from the last answer.
 
 use crate::config::Upstream;
 use crate::http::{App, Backend};
@@ -17,6 +18,7 @@ pub async fn run<S: Backend>(app: Arc<App<S>>, upstream: Upstream, every: Durati
     tracing::info!(upstream = %upstream.url, every_s = every.as_secs(), "relaying upstream");
     let mut wait = every;
     loop {
+        let before = where_it_stands(&app).await;
         match round(app.clone(), upstream.clone()).await {
             Ok(report) => {
                 if report.forwarded + report.refused + report.pulled > 0 {
@@ -32,9 +34,16 @@ pub async fn run<S: Backend>(app: Arc<App<S>>, upstream: Upstream, every: Durati
                 wait = every;
             }
             Err(error) => {
+                // A link that drops every few seconds still carries a page or two each time: a round that got
+                // answers before it failed tries again soon; only rounds that got nowhere back off.
+                let progressed = where_it_stands(&app).await != before;
+                wait = if progressed {
+                    every
+                } else {
+                    (wait * 2).min(LONGEST_BACKOFF).max(every)
+                };
                 tracing::warn!(upstream = %upstream.url, retry_in_s = wait.as_secs(), "relay: {error}");
                 note_failure(&app, &error).await;
-                wait = (wait * 2).min(LONGEST_BACKOFF).max(every);
             }
         }
         tokio::time::sleep(wait).await;
@@ -55,6 +64,12 @@ pub async fn round<S: Backend>(app: Arc<App<S>>, upstream: Upstream) -> Result<R
     })
     .await
     .map_err(|e| format!("the relay round stopped: {e}"))?
+}
+
+/// The camp's position at upstream: its cursor there and how far upstream has answered its log.
+async fn where_it_stands<S: Backend>(app: &App<S>) -> Option<(u64, u64)> {
+    let state = app.sync.store.upstream_state().await.ok()?;
+    Some((state.cursor, state.forwarded_through))
 }
 
 /// Keeps why the last round failed, for `fieldsync-server status`.

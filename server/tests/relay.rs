@@ -9,7 +9,7 @@ mod common;
 use client_core::{ListFilter, Reached, ReachedCounts, Store};
 use common::{Server, day_of_work, day_of_work_for, device};
 use domain::RecordType;
-use protocol::{DeviceProfile, PushedChanges, SyncRequest};
+use protocol::{Carried, DeviceProfile, PushedChanges, SyncRequest};
 use serde_bytes::ByteBuf;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -181,12 +181,15 @@ fn a_camp_relays_its_tablets_work_to_hq_and_hqs_decisions_back() {
 
     // A deminer's token at HQ cannot speak for anyone: only a relay pushes on another device's behalf.
     let mut forged = SyncRequest::new(0, None);
-    forged.on_behalf_of = Some(DeviceProfile {
-        id: Uuid::now_v7(),
-        name: "tablet-3".into(),
-        role: domain::Role::Supervisor,
-        teams: vec!["Team 3".into()],
-    });
+    forged.on_behalf_of = vec![Carried {
+        device: DeviceProfile {
+            id: Uuid::now_v7(),
+            name: "tablet-3".into(),
+            role: domain::Role::Supervisor,
+            teams: vec!["Team 3".into()],
+        },
+        records: 1,
+    }];
     forged.push = vec![PushedChanges {
         record_id: Some(find),
         changes: vec![ByteBuf::from(vec![0x85, 0x6f, 0x4a, 0x83])],
@@ -196,6 +199,16 @@ fn a_camp_relays_its_tablets_work_to_hq_and_hqs_decisions_back() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("403") && error.contains("not as a relay"), "{error}");
+    // A relay whose runs do not cover its push exactly is refused whole, naming the mismatch.
+    forged.on_behalf_of[0].records = 2;
+    let error = sync_http::HttpTransport::new(&hq_url, &relay_token)
+        .send(&forged)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("400") && error.contains("covers 2 pushed records"),
+        "{error}"
+    );
 
     // Rounds go on every second; nothing is forwarded or pulled twice.
     camp.stop();

@@ -8,7 +8,6 @@
 
 use domain::Record;
 use serde_json::json;
-use std::process::Command;
 use std::time::Instant;
 use tests::*;
 use uuid::Uuid;
@@ -22,35 +21,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
-    let binary = server_binary();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
     // `serve` makes the data directory; the device is enrolled beside the running server, as an operator does.
     let mut server = ServerProcess::serve(&data);
-    let output = Command::new(&binary)
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "device",
-            "add",
-            "--name",
-            "bench",
-            "--team",
-            "Team 3",
-            "--role",
-            "team-leader",
-            "--no-qr",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let token = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = device_add(&data, "bench", "Team 3", "team-leader");
     println!(
         "server pid {}: after start VmRSS {} kB",
         server.pid(),

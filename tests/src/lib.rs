@@ -5,9 +5,10 @@
 mod hq_api;
 pub mod network;
 mod server_process;
+pub mod shaped_link;
 mod test_server;
 pub use hq_api::{hq_download, hq_get};
-pub use server_process::{ServerProcess, proc_status, server_binary};
+pub use server_process::{ServerProcess, device_add, proc_status, server_binary, upstream_status};
 pub use test_server::{DEMO_TODAY, DeviceRole, TestServer, enrolled};
 
 use chrono::{DateTime, TimeZone, Utc};

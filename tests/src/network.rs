@@ -5,8 +5,9 @@
 //!
 //! Everything else is real: each device is a client-core store on its own SQLite file, each server is a
 //! `SyncServer` on the embedded SQLite backend (a device talks to the one it was enrolled with; a camp's server
-//! talks to its upstream through a relay link, sync_core::upstream, with the same faults on the way), and every push goes through validation at ingress. Files live in
-//! /dev/shm when the machine has it, so that thousands of schedules spend their time in sync, not in fsync.
+//! talks to its upstream through a relay link, sync_core::upstream, with the same faults on the way), and every
+//! push goes through validation at ingress. Files live in /dev/shm when the machine has it, so that thousands of
+//! schedules spend their time in sync, not in fsync.
 //!
 //! Deterministic for a seed: the faults are drawn from a seeded generator and the server's clock is the number of
 //! exchanges so far. (Automerge actors and device ids are random, so which concurrent value wins a field may

@@ -17,6 +17,11 @@ impl ServerProcess {
     /// Starts `fieldsync-server serve` on `data_dir`, listening on a free port of 127.0.0.1, and waits until it
     /// accepts connections.
     pub fn serve(data_dir: &Path) -> ServerProcess {
+        ServerProcess::serve_with(data_dir, &[])
+    }
+
+    /// [`ServerProcess::serve`] with more arguments of `serve` (a camp's `--upstream`).
+    pub fn serve_with(data_dir: &Path, more: &[&str]) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -25,6 +30,7 @@ impl ServerProcess {
         let child = Command::new(server_binary())
             .args(["--data-dir", data_dir.to_str().unwrap(), "serve", "--listen"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(more)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -61,6 +67,40 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `fieldsync-server device add` on `data_dir` (beside a running server, as an operator does): the token.
+pub fn device_add(data_dir: &Path, name: &str, team: &str, role: &str) -> String {
+    let output = Command::new(server_binary())
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "device",
+            "add",
+            "--name",
+            name,
+        ])
+        .args(["--team", team, "--role", role, "--no-qr"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `fieldsync-server status --json` on `data_dir`.
+pub fn upstream_status(data_dir: &Path) -> serde_json::Value {
+    let output = Command::new(server_binary())
+        .args(["--data-dir", data_dir.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// A field of /proc/<pid>/status, in kB; 0 once the process is gone.

@@ -2,6 +2,7 @@
 //! thread and runtime (the device side is blocking) and stops deterministically through its shutdown future.
 
 use chrono::NaiveDate;
+use server::config::Upstream;
 use server::http::{App, run};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,15 @@ impl TestServer {
 
     /// Starts a server on a given address (to restart one where its devices expect it).
     pub fn start_at(data_dir: &Path, addr: SocketAddr) -> TestServer {
+        TestServer::start_with(data_dir, addr, None)
+    }
+
+    /// Starts a camp's server on a free port, relaying to `upstream` every `every` (`serve --upstream`).
+    pub fn start_relaying(data_dir: &Path, upstream: Upstream, every: std::time::Duration) -> TestServer {
+        TestServer::start_with(data_dir, "127.0.0.1:0".parse().unwrap(), Some((upstream, every)))
+    }
+
+    fn start_with(data_dir: &Path, addr: SocketAddr, relay: Option<(Upstream, std::time::Duration)>) -> TestServer {
         let storage = SqliteStorage::open(data_dir).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let (bound, address) = std::sync::mpsc::channel();
@@ -41,11 +51,20 @@ impl TestServer {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
                 bound.send(listener.local_addr().unwrap()).unwrap();
-                run(listener, App::new(storage), async move {
+                let app = match &relay {
+                    Some(_) => App::relaying(storage),
+                    None => App::new(storage),
+                };
+                let relaying =
+                    relay.map(|(upstream, every)| tokio::spawn(server::relay::run(app.clone(), upstream, every)));
+                run(listener, app, async move {
                     let _ = stopped.await;
                 })
                 .await
                 .unwrap();
+                if let Some(relaying) = relaying {
+                    relaying.abort();
+                }
             });
         });
         let addr = address.recv().unwrap();

@@ -76,11 +76,20 @@ pub struct SyncRequest {
     /// lacks. At most `limits::MAX_WANT` per request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub want: Vec<Uuid>,
-    /// Sent by a relay only (a base camp's server, enrolled upstream with role `relay`): every change in `push` was
-    /// made by this device, enrolled at the relay's server, which vouches for its role and teams. The upstream
-    /// server judges the changes as that device's, within the relay's teams; the pull is the relay's own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_behalf_of: Option<DeviceProfile>,
+    /// Sent by a relay only (a base camp's server, enrolled upstream with role `relay`): who made the changes in
+    /// `push`, as consecutive runs: the first run's `records` entries were made by its device, the next run's by
+    /// the next device, and so on, covering `push` exactly. Each device is enrolled at the relay's server, which
+    /// vouches for its role and teams; the upstream server judges each run as its device's, within the relay's
+    /// teams. The pull is the relay's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_behalf_of: Vec<Carried>,
+}
+
+/// One run of a relay's push: `records` consecutive entries of `push` made by `device` (SyncRequest::on_behalf_of).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carried {
+    pub device: DeviceProfile,
+    pub records: u32,
 }
 
 impl SyncRequest {
@@ -96,7 +105,7 @@ impl SyncRequest {
             cursor_check: None,
             reconcile: None,
             want: vec![],
-            on_behalf_of: None,
+            on_behalf_of: vec![],
         }
     }
 }
@@ -297,12 +306,15 @@ mod tests {
                 digest: ByteBuf::from(crate::heads_digest(&[[1; 32]]).to_vec()),
             }]),
             want: vec![Uuid::now_v7()],
-            on_behalf_of: Some(DeviceProfile {
-                id: Uuid::now_v7(),
-                name: "tablet-3".into(),
-                role: domain::Role::TeamLeader,
-                teams: vec!["Team 3".into()],
-            }),
+            on_behalf_of: vec![Carried {
+                device: DeviceProfile {
+                    id: Uuid::now_v7(),
+                    name: "tablet-3".into(),
+                    role: domain::Role::TeamLeader,
+                    teams: vec!["Team 3".into()],
+                },
+                records: 2,
+            }],
         };
         let bytes = encode(&request).expect("encode");
         assert_eq!(decode::<SyncRequest>(&bytes).expect("decode"), request);

@@ -9,16 +9,20 @@ use sync_core::store::{Entries, Grant, LogChange, LogEntry, OwnChanges, RecordSn
 use uuid::Uuid;
 
 /// Changes visible to everyone (hq, admin): grants are skipped, since such a device already sees what they grant.
-/// Changes pushed by device `?3` (NULL: none) after `?4` are left out.
+/// Changes pushed by device `?3` (NULL: none) after `?4` are left out, and those of devices relay `?5` (NULL:
+/// none) carries.
 pub(crate) const PULL_ALL: &str = "SELECT seq, 'change', record_id, NULL, bytes, device_id, NULL FROM log \
-     WHERE seq > ?1 AND kind = 'change' AND (?3 IS NULL OR device_id IS NOT ?3 OR seq <= ?4) ORDER BY seq LIMIT ?2";
+     WHERE seq > ?1 AND kind = 'change' AND (?3 IS NULL OR device_id IS NOT ?3 OR seq <= ?4) \
+     AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM devices AS d WHERE d.device_id = log.device_id AND d.carrier = ?5)) \
+     ORDER BY seq LIMIT ?2";
 
 /// Log entries visible to a set of teams (`?2`, a JSON array). Visibility is judged against the records' current
 /// task and the tasks' current teams, the same rule the grant expansions below apply. Changes pushed by device
-/// `?4` (NULL: none) after `?5` are left out.
+/// `?4` (NULL: none) after `?5` are left out, and those of devices relay `?6` (NULL: none) carries.
 pub(crate) const PULL_TEAMS: &str = "SELECT l.seq, l.kind, l.record_id, l.task_id, l.bytes, l.device_id, l.team FROM log AS l \
      WHERE l.seq > ?1 AND CASE l.kind \
-         WHEN 'change' THEN (?4 IS NULL OR l.device_id IS NOT ?4 OR l.seq <= ?5) AND EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = l.record_id AND (r.task_id IS NULL \
+         WHEN 'change' THEN (?4 IS NULL OR l.device_id IS NOT ?4 OR l.seq <= ?5) \
+             AND (?6 IS NULL OR NOT EXISTS (SELECT 1 FROM devices AS d WHERE d.device_id = l.device_id AND d.carrier = ?6)) AND EXISTS (SELECT 1 FROM records AS r WHERE r.record_id = l.record_id AND (r.task_id IS NULL \
              OR EXISTS (SELECT 1 FROM task_teams AS t, json_each(?2) AS j WHERE t.task_id = r.task_id AND t.team = j.value))) \
          ELSE l.team IN (SELECT value FROM json_each(?2)) END \
      ORDER BY l.seq LIMIT ?3";
@@ -66,14 +70,18 @@ pub(crate) fn entries(
     let after_sql = i64::try_from(after).unwrap_or(i64::MAX);
     let except = own.map(|own| own.device.to_string());
     let pushed_after = own.map_or(0, |own| i64::try_from(own.pushed_after).unwrap_or(i64::MAX));
+    let relay = own.and_then(|own| own.relay).map(|relay| relay.to_string());
     let rows = match teams {
         None => tx
             .prepare_cached(PULL_ALL)?
-            .query_map(params![after_sql, limit, except, pushed_after], Entry::from_row)?
+            .query_map(params![after_sql, limit, except, pushed_after, relay], Entry::from_row)?
             .collect::<Result<Vec<_>, _>>()?,
         Some(teams) => tx
             .prepare_cached(PULL_TEAMS)?
-            .query_map(params![after_sql, teams, limit, except, pushed_after], Entry::from_row)?
+            .query_map(
+                params![after_sql, teams, limit, except, pushed_after, relay],
+                Entry::from_row,
+            )?
             .collect::<Result<Vec<_>, _>>()?,
     };
     let entries = rows.into_iter().map(Entry::decode).collect::<Result<Vec<_>, _>>()?;

@@ -186,10 +186,10 @@ fn pull_queries_are_index_driven() {
     let conn = storage.conn.lock().unwrap();
     let teams = r#"["alpha","bravo"]"#;
     let plans = [
-        ("PULL_ALL", plan(&conn, PULL_ALL, params![7, 101, "device", 5])),
+        ("PULL_ALL", plan(&conn, PULL_ALL, params![7, 101, "device", 5, "relay"])),
         (
             "PULL_TEAMS",
-            plan(&conn, PULL_TEAMS, params![7, teams, 101, "device", 5]),
+            plan(&conn, PULL_TEAMS, params![7, teams, 101, "device", 5, "relay"]),
         ),
         ("EXPAND_TASK", plan(&conn, EXPAND_TASK, params!["t", 9, teams])),
         ("EXPAND_RECORD", plan(&conn, EXPAND_RECORD, params!["r", 9, teams])),

@@ -277,6 +277,7 @@ impl<S: SyncStore> SyncServer<S> {
         let own = OwnChanges {
             device: device.id,
             pushed_after: store.pushed_through(device.id).await.map_err(Refusal::internal)?,
+            relay: (device.role == crate::store::Role::Relay).then_some(device.id),
         };
         let mut response = SyncResponse {
             version: protocol::VERSION,
@@ -307,21 +308,24 @@ impl<S: SyncStore> SyncServer<S> {
             on_behalf_of,
             ..
         } = request;
-        // A relay's push is judged as the camp's device that made it (crate::vouching).
-        let pusher = match &on_behalf_of {
-            Some(origin) if !push.is_empty() => crate::vouching::pusher(store, device, origin, now).await?,
-            _ => device.clone(),
-        };
         // A device whose cursor is behind its own last push either never got the answer to that push (and pushes
         // it again now) or lost it from its store (restored from a backup). What it pushes again it holds, so that
-        // is not sent back; the rest of its own changes are.
-        // What a relay carries is logged as its origin's, so its own mark does not leave it out: left out here.
-        let carried = pusher.id != device.id;
-        let held = ((cursor < own.pushed_after || carried) && !push.is_empty()).then(|| held_changes(&push));
-        if !push.is_empty() {
+        // is not sent back; the rest of its own changes are. (What a relay carries is never sent back to it:
+        // OwnChanges::relay.)
+        let held = (cursor < own.pushed_after && !push.is_empty()).then(|| held_changes(&push));
+        // A relay's push is judged run by run as the camp's devices that made it (crate::vouching).
+        let runs = if on_behalf_of.is_empty() {
+            vec![(device.clone(), push)]
+        } else {
+            crate::vouching::runs(store, device, &on_behalf_of, push, now).await?
+        };
+        for (pusher, push) in runs {
+            if push.is_empty() {
+                continue;
+            }
             let Pushed { accepted, rejected } = self.ingest(&pusher, push, Judge::Device, now).await?;
-            response.accepted = accepted;
-            response.rejected = rejected;
+            response.accepted += accepted;
+            response.rejected.extend(rejected);
         }
         if let Some(digests) = &reconcile {
             // Under the ingest lock: no push lands between reading the log's end and the heads, so every entry up

@@ -200,10 +200,14 @@ impl LogEntry {
 /// those it pushes in the request being answered, which it holds), so that a large push is never followed by
 /// pages of nothing. Its own changes up to `pushed_after` are sent like any other once they are after its
 /// cursor: a device restored from a backup, or a new store enrolled as the device, gets its own records back.
+///
+/// For a relay, `relay` is its id: the changes of every device it carries (docs/relay.md) are left out too, all of
+/// them, since the camp forwarded them and holds them; sending them back would cross a slow link twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnChanges {
     pub device: Uuid,
     pub pushed_after: u64,
+    pub relay: Option<Uuid>,
 }
 
 impl OwnChanges {
@@ -212,6 +216,7 @@ impl OwnChanges {
         OwnChanges {
             device,
             pushed_after: 0,
+            relay: None,
         }
     }
 }
@@ -290,6 +295,10 @@ pub struct UpstreamState {
     /// does not hold): asked for whole (`want`) in the next request, so nothing sent is left behind the cursor.
     #[serde(default)]
     pub wanted: Vec<Uuid>,
+    /// How many changes a request forwards now (0: the most, sync_core::upstream::RUN_CHANGES): halved when the
+    /// link drops a request in flight, doubled with each answer.
+    #[serde(default)]
+    pub run_changes: u32,
 }
 
 /// The sync store contract. Futures are `Send` so that request handlers can await them.

@@ -2,11 +2,12 @@
 //! a device would, through the same sans-IO session (protocol::session), with its own storage as the replica.
 //!
 //! - Push: every change of this server's log that a device enrolled here pushed and upstream has not answered,
-//!   in log order (so a change's dependencies always go first), one run of one device's changes per request,
-//!   each request naming that device (`on_behalf_of`), so upstream judges it as that device's.
-//! - Pull: what upstream holds in the relay's scope (HQ's decisions, other camps' work on shared tasks), taken in
-//!   as upstream decided it (ingress::Judge::Upstream), as changes of the upstream server (recorded as a vouched device of role hq that carries
-//!   itself, so that what came down is never sent back up).
+//!   in log order (so a change's dependencies always go first), up to RUN_CHANGES a request, each run of one
+//!   device's changes named in `on_behalf_of`, so upstream judges it as that device's.
+//! - Pull: what upstream holds in the relay's scope (HQ's decisions, other camps' work on shared tasks), less
+//!   what this relay forwarded, taken in as upstream decided it (ingress::Judge::Upstream), as changes of the
+//!   upstream server (recorded as a vouched device of role hq that carries itself, so that what came down is
+//!   never sent back up).
 //! - Upstream's refusals go into this server's quarantine under the device that made the change.
 //! - Where it stands (`UpstreamState`) is kept in the store after every answer: its cursor and cursor check at
 //!   upstream, and the log position through which upstream has answered every forwarded change.
@@ -19,7 +20,7 @@ use crate::store::{Device, Forwardable, NewQuarantined, Role, StorageError, Sync
 use automerge::Automerge;
 use chrono::{DateTime, Utc};
 use protocol::session::{self, ExchangeError, SessionError, SyncReport};
-use protocol::{DeviceProfile, DocumentChanges, PushedChanges, SyncRequest, SyncResponse};
+use protocol::{Carried, DeviceProfile, DocumentChanges, PushedChanges, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 use std::collections::HashMap;
 use tokio::runtime::Handle;
@@ -27,6 +28,8 @@ use uuid::Uuid;
 
 /// Changes forwarded in one request at most: a page in flight on a link that drops is this much to send again.
 pub const RUN_CHANGES: u32 = 500;
+/// Requests shrink to this after repeated drops, and grow back to RUN_CHANGES, doubling with each answer.
+const SMALLEST_RUN: u32 = 8;
 
 /// Why a relay round stopped on this server's side (its storage, or what upstream sent that cannot be taken in).
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +73,20 @@ pub fn relay<S: SyncStore, E: ExchangeError>(
     let mut report = RelayReport::default();
     loop {
         let before = camp.state.forwarded_through;
-        let round = session::run(&mut camp, &mut send, |_| {})?;
+        let round = match session::run(&mut camp, &mut send, |_| {}) {
+            Ok(round) => round,
+            Err(SessionError::Send(e)) => {
+                // The link dropped before a single answer came: the next requests are half as large, so that a
+                // link that drops more often than a full request takes still carries something each time. (A
+                // round that got answers first keeps the size: its link carries full requests between drops.)
+                if camp.state.forwarded_through == before {
+                    camp.state.run_changes = (camp.run_changes() / 2).max(SMALLEST_RUN);
+                    camp.save().map_err(|e| SessionError::Replica(e.into()))?;
+                }
+                return Err(SessionError::Send(e));
+            }
+            Err(e) => return Err(e),
+        };
         add(&mut report, &round);
         // A session stops when a push made no progress (every change of a run refused): the next run may fare
         // better, so go on while the log position moves.
@@ -100,11 +116,17 @@ struct Camp<'a, S, N> {
     profiles: HashMap<Uuid, DeviceProfile>,
 }
 
-/// What a request forwarded: the log position it reaches, and its changes by hash, for upstream's refusals.
+/// What a request forwarded: the log position it reaches, and its changes by hash (with their record and the
+/// device that made them), for upstream's refusals.
 struct Forwarded {
     through: u64,
-    origin: Option<Uuid>,
-    bytes: HashMap<String, (Uuid, Vec<u8>)>,
+    changes: HashMap<String, ForwardedChange>,
+}
+
+struct ForwardedChange {
+    record_id: Uuid,
+    device_id: Uuid,
+    bytes: Vec<u8>,
 }
 
 impl<S: SyncStore, N: Fn() -> DateTime<Utc>> Camp<'_, S, N> {
@@ -112,14 +134,21 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> Camp<'_, S, N> {
         self.handle.block_on(work)
     }
 
-    /// The first run of one device's changes after the forwarded position.
-    fn next_run(&self) -> Result<Vec<Forwardable>, StorageError> {
-        let mut page = self.wait(self.server.store.forwardable(self.state.forwarded_through, RUN_CHANGES))?;
-        if let Some(first) = page.first().map(|f| f.device_id) {
-            let end = page.iter().position(|f| f.device_id != first).unwrap_or(page.len());
-            page.truncate(end);
+    /// How many changes a request carries now (fewer after the link dropped requests in flight).
+    fn run_changes(&self) -> u32 {
+        match self.state.run_changes {
+            0 => RUN_CHANGES,
+            n => n.min(RUN_CHANGES),
         }
-        Ok(page)
+    }
+
+    /// The next changes to forward, after the forwarded position, in log order.
+    fn next_run(&self) -> Result<Vec<Forwardable>, StorageError> {
+        self.wait(
+            self.server
+                .store
+                .forwardable(self.state.forwarded_through, self.run_changes()),
+        )
     }
 
     fn profile(&mut self, id: Uuid) -> Result<DeviceProfile, StorageError> {
@@ -173,7 +202,8 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> Camp<'_, S, N> {
                 }
                 continue;
             }
-            tracing::warn!(record = %rejection.record_id, code = ?rejection.code, "refused what upstream sent: {}", rejection.message);
+            let (record, code) = (rejection.record_id, rejection.code);
+            tracing::warn!(%record, ?code, "refused what upstream sent (quarantined): {}", rejection.message);
         }
         Ok(records - pushed.rejected.len())
     }
@@ -190,25 +220,48 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
         request.want = self.state.wanted.clone();
         let mut sent = Forwarded {
             through: self.state.forwarded_through,
-            origin: None,
-            bytes: HashMap::new(),
+            changes: HashMap::new(),
         };
-        if let Some(last) = run.last() {
-            let origin = last.device_id;
-            sent.through = last.seq;
-            sent.origin = Some(origin);
-            request.on_behalf_of = Some(self.profile(origin)?);
-            for change in run {
-                if let Some(hash) = domain::document::change_hash(&change.bytes) {
-                    sent.bytes.insert(hex(&hash), (change.record_id, change.bytes.clone()));
+        // A record's first change goes without the record's id, which it carries (as a tablet pushes a new
+        // record): 40 bytes less a new record, a third of a find's share of the link.
+        let records: Vec<Uuid> = run.iter().map(|c| c.record_id).collect();
+        let firsts: std::collections::HashSet<(Uuid, u64)> = self
+            .wait(self.server.store.first_changes(&records))?
+            .into_iter()
+            .collect();
+        for change in run {
+            sent.through = change.seq;
+            let first = firsts.contains(&(change.record_id, change.seq));
+            // A new run of `on_behalf_of` where the device changes; a new push entry where the record changes.
+            let same_device = request
+                .on_behalf_of
+                .last()
+                .is_some_and(|c| c.device.id == change.device_id);
+            if !same_device {
+                let device = self.profile(change.device_id)?;
+                request.on_behalf_of.push(Carried { device, records: 0 });
+            }
+            if let Some(hash) = domain::document::change_hash(&change.bytes) {
+                let forwarded = ForwardedChange {
+                    record_id: change.record_id,
+                    device_id: change.device_id,
+                    bytes: change.bytes.clone(),
+                };
+                sent.changes.insert(hex(&hash), forwarded);
+            }
+            let bytes = ByteBuf::from(change.bytes);
+            match request.push.last_mut() {
+                Some(last) if same_device && entry_record(last, &sent) == Some(change.record_id) => {
+                    last.changes.push(bytes)
                 }
-                let bytes = ByteBuf::from(change.bytes);
-                match request.push.last_mut() {
-                    Some(last) if last.record_id == Some(change.record_id) => last.changes.push(bytes),
-                    _ => request.push.push(PushedChanges {
-                        record_id: Some(change.record_id),
+                _ => {
+                    request.push.push(PushedChanges {
+                        record_id: (!first).then_some(change.record_id),
                         changes: vec![bytes],
-                    }),
+                    });
+                    if let Some(run) = request.on_behalf_of.last_mut() {
+                        run.records += 1;
+                    }
                 }
             }
         }
@@ -234,14 +287,14 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
                 .and_then(|v| v.as_str().map(|s| format!("upstream_{s}")))
                 .unwrap_or_else(|| "upstream".into());
             for hash in &rejection.changes {
-                let Some((record_id, bytes)) = sent.bytes.get(hash) else {
+                let Some(change) = sent.changes.get(hash) else {
                     continue;
                 };
                 let item = NewQuarantined {
-                    device_id: sent.origin.unwrap_or(response.server_id),
-                    record_id: *record_id,
+                    device_id: change.device_id,
+                    record_id: change.record_id,
                     change_hash: Some(hash.clone()),
-                    bytes: bytes.clone(),
+                    bytes: change.bytes.clone(),
                     code: code.clone(),
                     message: format!("upstream refused it: {}", rejection.message),
                     issues: rejection.issues.clone(),
@@ -250,6 +303,9 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
                 self.wait(self.server.store.quarantine(item))?;
             }
             self.state.refused += rejection.changes.len() as u64;
+        }
+        if !request.push.is_empty() {
+            self.state.run_changes = (self.run_changes() * 2).min(RUN_CHANGES);
         }
         self.state.forwarded_through = sent.through;
         self.state.server_id = Some(response.server_id);
@@ -311,6 +367,15 @@ fn opened(document: &DocumentChanges) -> Result<PushedChanges, String> {
     Ok(PushedChanges {
         record_id: Some(document.record_id),
         changes,
+    })
+}
+
+/// The record a push entry is for: named, or the record of its first change.
+fn entry_record(entry: &PushedChanges, sent: &Forwarded) -> Option<Uuid> {
+    entry.record_id.or_else(|| {
+        let first = entry.changes.first()?;
+        let hash = domain::document::change_hash(first)?;
+        sent.changes.get(&hex(&hash)).map(|c| c.record_id)
     })
 }
 

@@ -5,7 +5,35 @@
 use crate::serve::Refusal;
 use crate::store::{Device, Role, SyncStore, Vouched, Vouching};
 use chrono::{DateTime, Utc};
-use protocol::{DeviceProfile, ErrorCode};
+use protocol::{Carried, DeviceProfile, ErrorCode, PushedChanges};
+
+/// A relay's push split into its runs (`SyncRequest::on_behalf_of`), each with the device it is judged as, in
+/// the order pushed (a run may depend on an earlier one: a task, then another device's finds in it). Refused whole
+/// when the runs do not cover the push exactly, or when [`pusher`] refuses one of them.
+pub async fn runs<S: SyncStore>(
+    store: &S,
+    relay: &Device,
+    carried: &[Carried],
+    push: Vec<PushedChanges>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Device, Vec<PushedChanges>)>, Refusal> {
+    let covered: u64 = carried.iter().map(|c| u64::from(c.records)).sum();
+    if covered != push.len() as u64 {
+        let message = format!(
+            "on_behalf_of covers {covered} pushed records and the push holds {}: each run names how many \
+             consecutive entries of push its device made",
+            push.len()
+        );
+        return Err(Refusal::new(ErrorCode::BadRequest, message));
+    }
+    let mut entries = push.into_iter();
+    let mut runs = Vec::with_capacity(carried.len());
+    for run in carried {
+        let device = pusher(store, relay, &run.device, now).await?;
+        runs.push((device, entries.by_ref().take(run.records as usize).collect()));
+    }
+    Ok(runs)
+}
 
 /// The device a relay's push is judged as: `origin`, as the relay vouches for it, recorded here beside the
 /// devices enrolled here, with at most a supervisor's role and only the teams the relay carries. Refused whole

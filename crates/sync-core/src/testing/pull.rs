@@ -440,6 +440,7 @@ pub async fn a_device_gets_back_what_it_pushed_before_its_mark<S: SyncStore>(sto
     let own = OwnChanges {
         device: device.id,
         pushed_after: mark,
+        relay: None,
     };
     let page = crate::pull::pull(storage, &Visibility::All, Some(own), 0, 100)
         .await

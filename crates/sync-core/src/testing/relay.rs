@@ -113,6 +113,7 @@ pub async fn upstream_state_round_trips<S: SyncStore>(storage: &S) {
         last_error: Some("connection refused".into()),
         refused: 2,
         wanted: vec![id(78)],
+        run_changes: 125,
     };
     storage.set_upstream_state(state.clone()).await.unwrap();
     assert_eq!(storage.upstream_state().await.unwrap(), state);
@@ -162,5 +163,73 @@ pub async fn upstream_refusals_are_told_until_the_cursor_moves_past<S: SyncStore
     assert_eq!(
         records(storage.refused_upstream(Uuid::from_u128(8), 13, 100).await.unwrap()),
         vec![Uuid::from_u128(4)]
+    );
+}
+
+pub async fn a_relays_pull_leaves_out_what_it_carried<S: SyncStore>(storage: &S) {
+    let relay = device("camp A", &["alpha"], Role::Relay);
+    let other_relay = device("camp B", &["alpha"], Role::Relay);
+    let hq = device("hq desk", &[], Role::Hq);
+    for (n, enrolled) in [&relay, &other_relay, &hq].into_iter().enumerate() {
+        let new = NewDevice {
+            device: enrolled.clone(),
+            token_hash: token(n as u8 + 1),
+        };
+        storage.add_device(new).await.unwrap();
+    }
+    let (ours, theirs) = (
+        device("tablet-3", &["alpha"], Role::Supervisor),
+        device("tablet-9", &["alpha"], Role::Supervisor),
+    );
+    for (tablet, carrier) in [(&ours, &relay), (&theirs, &other_relay)] {
+        let vouched = Vouched {
+            device: tablet.clone(),
+            carrier: carrier.id,
+        };
+        storage.vouch(vouched).await.unwrap();
+    }
+    for (n, (bytes, by)) in [(b"a1", &ours), (b"b1", &theirs), (b"h1", &hq), (b"a2", &ours)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut ingest = push(
+            record_in(id(n as u128 + 1), RecordType::HazardArea, None),
+            &[bytes],
+            vec![],
+        );
+        ingest.device_id = by.id;
+        storage.ingest(ingest).await.unwrap();
+    }
+    let own = |relay: Option<uuid::Uuid>| crate::store::OwnChanges {
+        relay,
+        ..crate::store::OwnChanges::every(relay.unwrap_or(hq.id))
+    };
+    let visibility = crate::store::Visibility::Teams(["alpha".to_string()].into());
+    let page = crate::pull::pull(storage, &visibility, Some(own(Some(relay.id))), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes_of(&page.changes),
+        [b"b1".to_vec(), b"h1".to_vec()],
+        "camp A is not sent back what it carried"
+    );
+    assert_eq!(page.cursor, 4, "and its cursor covers it");
+    let everything = crate::pull::pull(
+        storage,
+        &crate::store::Visibility::All,
+        Some(own(Some(relay.id))),
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(bytes_of(&everything.changes), [b"b1".to_vec(), b"h1".to_vec()]);
+    let page = crate::pull::pull(storage, &visibility, Some(own(None)), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.changes.len(),
+        3,
+        "a device that is no relay gets every change but its own"
     );
 }
