@@ -205,33 +205,18 @@ impl Network {
         let count = std::cell::Cell::new(*exchanges);
         let send = |request: &SyncRequest| -> Result<SyncResponse, TransportError> {
             count.set(count.get() + 1);
-            let lost = |why: &str| TransportError::Network {
-                url: "memory://upstream".into(),
-                reason: why.to_string(),
-            };
             if link.partitioned {
-                return Err(lost("no link"));
-            }
-            if faults.drop_request > 0.0 && rng.random_bool(faults.drop_request) {
-                trace.push(format!("{name}: request upstream lost"));
-                return Err(lost("the request was lost"));
+                return Err(lost("memory://upstream", "no link"));
             }
             let now = clock(count.get());
-            let mut response = runtime.block_on(upstream.serve(&link.relay, request.clone(), now));
-            if faults.duplicate > 0.0 && rng.random_bool(faults.duplicate) {
-                trace.push(format!("{name}: request upstream delivered twice"));
-                response = runtime.block_on(upstream.serve(&link.relay, request.clone(), now));
-            }
-            let response = response.map_err(|refusal| TransportError::Server {
-                status: 0,
-                code: refusal.code,
-                message: refusal.message,
-            })?;
-            if faults.drop_response > 0.0 && rng.random_bool(faults.drop_response) {
-                trace.push(format!("{name}: answer from upstream lost after it committed"));
-                return Err(lost("the answer was lost"));
-            }
-            Ok(response)
+            through_faults(
+                *faults,
+                rng,
+                trace,
+                &name,
+                |_, _| {},
+                || runtime.block_on(upstream.serve(&link.relay, request.clone(), now)),
+            )
         };
         let result =
             sync_core::upstream::relay(camp, runtime.handle(), send, || clock(count.get())).map_err(|e| match e {
@@ -279,38 +264,19 @@ impl Network {
         let result = node.store.sync_with(
             |request: &SyncRequest| -> Result<SyncResponse, TransportError> {
                 *exchanges += 1;
-                let lost = |why: &str| TransportError::Network {
-                    url: "memory://server".into(),
-                    reason: why.to_string(),
-                };
                 if partitioned {
-                    return Err(lost("partitioned"));
-                }
-                if faults.drop_request > 0.0 && rng.random_bool(faults.drop_request) {
-                    trace.push(format!("{name}: request lost"));
-                    return Err(lost("the request was lost"));
-                }
-                if faults.delay > 0.0 && rng.random_bool(faults.delay) {
-                    trace.push(format!("{name}: a copy of the request held back"));
-                    delayed.push((i, request.clone()));
+                    return Err(lost("memory://server", "partitioned"));
                 }
                 let now = clock(*exchanges);
-                let mut response = runtime.block_on(server.serve(device, request.clone(), now));
-                if faults.duplicate > 0.0 && rng.random_bool(faults.duplicate) {
-                    trace.push(format!("{name}: request delivered twice"));
-                    response = runtime.block_on(server.serve(device, request.clone(), now));
-                }
-                let response = response.map_err(|refusal| TransportError::Server {
-                    // No HTTP in between, so no status: the code is what a device acts on.
-                    status: 0,
-                    code: refusal.code,
-                    message: refusal.message,
-                })?;
-                if faults.drop_response > 0.0 && rng.random_bool(faults.drop_response) {
-                    trace.push(format!("{name}: answer lost after the server committed"));
-                    return Err(lost("the answer was lost"));
-                }
-                Ok(response)
+                let hold_back = |rng: &mut ChaCha8Rng, trace: &mut Vec<String>| {
+                    if faults.delay > 0.0 && rng.random_bool(faults.delay) {
+                        trace.push(format!("{name}: a copy of the request held back"));
+                        delayed.push((i, request.clone()));
+                    }
+                };
+                through_faults(*faults, rng, trace, &name, hold_back, || {
+                    runtime.block_on(server.serve(device, request.clone(), now))
+                })
             },
             |_| {},
         );
@@ -407,6 +373,47 @@ impl Network {
             .block_on(self.servers[server].store.quarantined())
             .unwrap()
             .len()
+    }
+}
+
+/// One exchange through the network's faults: the request lost, a copy held back (`hold_back`, which decides),
+/// the request served twice (the sender hears the second answer), or the answer lost after the server committed.
+fn through_faults(
+    faults: Faults,
+    rng: &mut ChaCha8Rng,
+    trace: &mut Vec<String>,
+    name: &str,
+    mut hold_back: impl FnMut(&mut ChaCha8Rng, &mut Vec<String>),
+    serve: impl Fn() -> Result<SyncResponse, sync_core::Refusal>,
+) -> Result<SyncResponse, TransportError> {
+    if faults.drop_request > 0.0 && rng.random_bool(faults.drop_request) {
+        trace.push(format!("{name}: request lost"));
+        return Err(lost("memory://server", "the request was lost"));
+    }
+    hold_back(rng, trace);
+    let mut response = serve();
+    if faults.duplicate > 0.0 && rng.random_bool(faults.duplicate) {
+        trace.push(format!("{name}: request delivered twice"));
+        response = serve();
+    }
+    let response = response.map_err(|refusal| TransportError::Server {
+        // No HTTP in between, so no status: the code is what a device acts on.
+        status: 0,
+        code: refusal.code,
+        message: refusal.message,
+    })?;
+    if faults.drop_response > 0.0 && rng.random_bool(faults.drop_response) {
+        trace.push(format!("{name}: answer lost after the server committed"));
+        return Err(lost("memory://server", "the answer was lost"));
+    }
+    Ok(response)
+}
+
+/// A lost connection, as the sync loop sees it.
+fn lost(url: &str, why: &str) -> TransportError {
+    TransportError::Network {
+        url: url.into(),
+        reason: why.to_string(),
     }
 }
 

@@ -10,6 +10,14 @@ use uuid::Uuid;
 
 const TEAM: &str = "Team 3";
 
+/// A record as `visible_state` lists it.
+type Row = (String, String, String, Vec<String>);
+
+/// The first row of `a` that `b` lacks: where two replicas differ.
+fn first_not_in(a: &[Row], b: &[Row]) -> Option<Row> {
+    a.iter().find(|x| !b.contains(x)).cloned()
+}
+
 fn sync_ok(net: &mut Network, i: usize) {
     let report = net.sync(i).unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
@@ -130,13 +138,10 @@ fn schedule(net: &mut Network, seed: u64) -> Result<(), String> {
     for (i, node) in net.nodes.iter().enumerate() {
         let theirs = visible_state(&node.store);
         if theirs != state {
-            let differs = |a: &[(String, String, String, Vec<String>)], b: &[(String, String, String, Vec<String>)]| {
-                a.iter().find(|x| !b.contains(x)).cloned()
-            };
             return Err(format!(
                 "device-{i} differs from device-0 at quiescence:\n  device-0 has {:?}\n  device-{i} has {:?}",
-                differs(&state, &theirs),
-                differs(&theirs, &state)
+                first_not_in(&state, &theirs),
+                first_not_in(&theirs, &state)
             ));
         }
         let held: BTreeSet<Uuid> = created
@@ -169,7 +174,13 @@ fn schedule(net: &mut Network, seed: u64) -> Result<(), String> {
 /// names its seed, so that `FIELDSYNC_FIRST_SEED=<seed> FIELDSYNC_SCHEDULES=1` replays it.
 #[test]
 fn random_schedules_of_partitions_and_faults_converge_without_losing_a_record() {
-    let count: u64 = std::env::var("FIELDSYNC_SCHEDULES").map_or(200, |v| v.parse().unwrap());
+    run_schedules("schedules", "FIELDSYNC_SCHEDULES", 200, schedule);
+}
+
+/// Runs `count` seeded schedules (`variable` for another count, `FIELDSYNC_FIRST_SEED` to start elsewhere) and
+/// panics at the first that fails, naming its seed, how to replay it, and its last events.
+fn run_schedules(what: &str, variable: &str, count: u64, schedule: fn(&mut Network, u64) -> Result<(), String>) {
+    let count: u64 = std::env::var(variable).map_or(count, |v| v.parse().unwrap());
     let first: u64 = std::env::var("FIELDSYNC_FIRST_SEED").map_or(0, |v| v.parse().unwrap());
     let started = std::time::Instant::now();
     for seed in first..first + count {
@@ -186,11 +197,11 @@ fn random_schedules_of_partitions_and_faults_converge_without_losing_a_record() 
         };
         let trace = net.trace[net.trace.len().saturating_sub(60)..].join("\n  ");
         panic!(
-            "schedule seed {seed} failed: {why}\nreplay it with FIELDSYNC_FIRST_SEED={seed} FIELDSYNC_SCHEDULES=1; its last events:\n  {trace}"
+            "{what}: seed {seed} failed: {why}\nreplay it with FIELDSYNC_FIRST_SEED={seed} {variable}=1; its last events:\n  {trace}"
         );
     }
     eprintln!(
-        "{count} schedules from seed {first} in {:.1} s",
+        "{count} {what} from seed {first} in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
@@ -342,7 +353,7 @@ fn camp_schedule(net: &mut Network, seed: u64) -> Result<(), String> {
             told.insert(refused.change.clone());
         }
     }
-    let settled = |node: &tests::network::Node| -> Vec<(String, String, String, Vec<String>)> {
+    let settled = |node: &tests::network::Node| -> Vec<Row> {
         visible_state(&node.store)
             .into_iter()
             .filter(|row| !refused_records.iter().any(|id| row.0.contains(id.as_str())))
@@ -352,15 +363,12 @@ fn camp_schedule(net: &mut Network, seed: u64) -> Result<(), String> {
     for node in &net.nodes {
         let theirs = settled(node);
         if theirs != state {
-            let differs = |a: &[(String, String, String, Vec<String>)], b: &[(String, String, String, Vec<String>)]| {
-                a.iter().find(|x| !b.contains(x)).cloned()
-            };
             return Err(format!(
                 "{} differs from HQ's analyst at quiescence:\n  the analyst has {:?}\n  {} has {:?}",
                 node.device.name,
-                differs(&state, &theirs),
+                first_not_in(&state, &theirs),
                 node.device.name,
-                differs(&theirs, &state)
+                first_not_in(&theirs, &state)
             ));
         }
         if let Some(id) = created.iter().find(|id| node.store.get(**id).is_err()) {
@@ -401,28 +409,5 @@ fn camp_schedule(net: &mut Network, seed: u64) -> Result<(), String> {
 /// start elsewhere); a failure names its seed.
 #[test]
 fn random_schedules_of_camps_relaying_to_hq_converge_without_losing_a_record() {
-    let count: u64 = std::env::var("FIELDSYNC_CAMP_SCHEDULES").map_or(500, |v| v.parse().unwrap());
-    let first: u64 = std::env::var("FIELDSYNC_FIRST_SEED").map_or(0, |v| v.parse().unwrap());
-    let started = std::time::Instant::now();
-    for seed in first..first + count {
-        let mut net = Network::new(seed);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| camp_schedule(&mut net, seed)));
-        let why = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(why)) => why,
-            Err(panic) => panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "a panic".into()),
-        };
-        let trace = net.trace[net.trace.len().saturating_sub(60)..].join("\n  ");
-        panic!(
-            "camp schedule seed {seed} failed: {why}\nreplay it with FIELDSYNC_FIRST_SEED={seed} FIELDSYNC_CAMP_SCHEDULES=1; its last events:\n  {trace}"
-        );
-    }
-    eprintln!(
-        "{count} camp schedules from seed {first} in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    run_schedules("camp schedules", "FIELDSYNC_CAMP_SCHEDULES", 500, camp_schedule);
 }

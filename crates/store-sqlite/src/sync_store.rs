@@ -176,6 +176,19 @@ impl SyncStore for SqliteStorage {
         .await
     }
 
+    async fn forwardable_count(&self, after: u64) -> Result<u64, StorageError> {
+        self.read(move |tx| {
+            let count: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM log l JOIN devices d ON d.device_id = l.device_id \
+                     WHERE l.seq > ?1 AND l.kind = 'change' AND d.carrier IS NULL",
+                )?
+                .query_row([i64::try_from(after).unwrap_or(i64::MAX)], |r| r.get(0))?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn forwardable(&self, after: u64, limit: u32) -> Result<Vec<Forwardable>, StorageError> {
         self.read(move |tx| {
             // Walks the log from `after` by its primary key; the devices are few and looked up by theirs.

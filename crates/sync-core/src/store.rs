@@ -328,6 +328,8 @@ pub trait SyncStore: Send + Sync + 'static {
         after: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Forwardable>, StorageError>> + Send;
+    /// How many [`SyncStore::forwardable`] changes lie after `after`, counted without reading them.
+    fn forwardable_count(&self, after: u64) -> impl Future<Output = Result<u64, StorageError>> + Send;
     /// Where this server stands with its upstream (default if it never relayed).
     fn upstream_state(&self) -> impl Future<Output = Result<UpstreamState, StorageError>> + Send;
     fn set_upstream_state(&self, state: UpstreamState) -> impl Future<Output = Result<(), StorageError>> + Send;

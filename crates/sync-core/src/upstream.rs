@@ -229,6 +229,8 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
             .wait(self.server.store.first_changes(&records))?
             .into_iter()
             .collect();
+        // The device and record of the last push entry: a change of both joins it.
+        let mut last_entry: Option<(Uuid, Uuid)> = None;
         for change in run {
             sent.through = change.seq;
             let first = firsts.contains(&(change.record_id, change.seq));
@@ -250,11 +252,11 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
                 sent.changes.insert(hex(&hash), forwarded);
             }
             let bytes = ByteBuf::from(change.bytes);
+            let entry = (change.device_id, change.record_id);
             match request.push.last_mut() {
-                Some(last) if same_device && entry_record(last, &sent) == Some(change.record_id) => {
-                    last.changes.push(bytes)
-                }
+                Some(last) if last_entry == Some(entry) => last.changes.push(bytes),
                 _ => {
+                    last_entry = Some(entry);
                     request.push.push(PushedChanges {
                         record_id: (!first).then_some(change.record_id),
                         changes: vec![bytes],
@@ -367,15 +369,6 @@ fn opened(document: &DocumentChanges) -> Result<PushedChanges, String> {
     Ok(PushedChanges {
         record_id: Some(document.record_id),
         changes,
-    })
-}
-
-/// The record a push entry is for: named, or the record of its first change.
-fn entry_record(entry: &PushedChanges, sent: &Forwarded) -> Option<Uuid> {
-    entry.record_id.or_else(|| {
-        let first = entry.changes.first()?;
-        let hash = domain::document::change_hash(first)?;
-        sent.changes.get(&hex(&hash)).map(|c| c.record_id)
     })
 }
 

@@ -4,12 +4,9 @@ use anyhow::Result;
 use store_sqlite::SqliteStorage;
 use sync_core::store::SyncStore;
 
-/// Counted up to this many: beyond it the camp says "at least".
-const COUNTED: u32 = 1_000_000;
-
 pub async fn status(storage: SqliteStorage, json: bool) -> Result<()> {
     let state = storage.upstream_state().await?;
-    let waiting = storage.forwardable(state.forwarded_through, COUNTED).await?.len();
+    let waiting = storage.forwardable_count(state.forwarded_through).await?;
     let quarantined = storage.quarantined().await?;
     let refused_upstream = quarantined
         .iter()
@@ -41,8 +38,7 @@ pub async fn status(storage: SqliteStorage, json: bool) -> Result<()> {
     if let Some(error) = &state.last_error {
         outln!("  last attempt failed: {error}");
     }
-    let at_least = if waiting as u32 == COUNTED { "at least " } else { "" };
-    outln!("  {at_least}{waiting} changes waiting to go up");
+    outln!("  {waiting} changes waiting to go up");
     outln!("  {refused_upstream} changes refused upstream, kept in quarantine (fieldsync-server quarantine list)");
     Ok(())
 }

@@ -6,6 +6,19 @@ use crate::store::{NewDevice, Role, SyncStore, UpstreamState, Vouched, Vouching}
 use domain::RecordType;
 use uuid::Uuid;
 
+/// One change each, of hazard areas 1, 2, …, logged in this order as pushed by these devices.
+async fn pushed_in_turn<S: SyncStore, const N: usize>(storage: &S, changes: [(&[u8; 2], &crate::store::Device); N]) {
+    for (n, (bytes, by)) in changes.into_iter().enumerate() {
+        let mut ingest = push(
+            record_in(id(n as u128 + 1), RecordType::HazardArea, None),
+            &[bytes],
+            vec![],
+        );
+        ingest.device_id = by.id;
+        storage.ingest(ingest).await.unwrap();
+    }
+}
+
 pub async fn vouched_devices_are_carried_and_never_authenticate<S: SyncStore>(storage: &S) {
     let relay = device("camp A", &["alpha"], Role::Relay);
     let enrolled = device("hq desk", &[], Role::Hq);
@@ -73,19 +86,15 @@ pub async fn forwardable_changes_are_those_of_devices_enrolled_here<S: SyncStore
         carrier: upstream.id,
     };
     storage.vouch(vouched).await.unwrap();
-    for (n, (bytes, by)) in [(b"t1", &tablet), (b"h1", &upstream), (b"t2", &tablet), (b"t3", &tablet)]
-        .into_iter()
-        .enumerate()
-    {
-        let mut ingest = push(
-            record_in(id(n as u128 + 1), RecordType::HazardArea, None),
-            &[bytes],
-            vec![],
-        );
-        ingest.device_id = by.id;
-        storage.ingest(ingest).await.unwrap();
-    }
+    pushed_in_turn(
+        storage,
+        [(b"t1", &tablet), (b"h1", &upstream), (b"t2", &tablet), (b"t3", &tablet)],
+    )
+    .await;
     let all = storage.forwardable(0, 10).await.unwrap();
+    assert_eq!(storage.forwardable_count(0).await.unwrap(), 3);
+    assert_eq!(storage.forwardable_count(1).await.unwrap(), 2);
+    assert_eq!(storage.forwardable_count(4).await.unwrap(), 0);
     let seen: Vec<_> = all.iter().map(|f| (f.seq, f.bytes.clone(), f.device_id)).collect();
     assert_eq!(
         seen,
@@ -188,18 +197,11 @@ pub async fn a_relays_pull_leaves_out_what_it_carried<S: SyncStore>(storage: &S)
         };
         storage.vouch(vouched).await.unwrap();
     }
-    for (n, (bytes, by)) in [(b"a1", &ours), (b"b1", &theirs), (b"h1", &hq), (b"a2", &ours)]
-        .into_iter()
-        .enumerate()
-    {
-        let mut ingest = push(
-            record_in(id(n as u128 + 1), RecordType::HazardArea, None),
-            &[bytes],
-            vec![],
-        );
-        ingest.device_id = by.id;
-        storage.ingest(ingest).await.unwrap();
-    }
+    pushed_in_turn(
+        storage,
+        [(b"a1", &ours), (b"b1", &theirs), (b"h1", &hq), (b"a2", &ours)],
+    )
+    .await;
     let own = |relay: Option<uuid::Uuid>| crate::store::OwnChanges {
         relay,
         ..crate::store::OwnChanges::every(relay.unwrap_or(hq.id))
