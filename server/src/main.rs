@@ -109,19 +109,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Import a bundle a device wrote (`fieldsync export-bundle`, carried on a USB stick): its changes are
-    /// checked as a network sync's push would be, as that device's, and refusals kept in quarantine. A damaged or
-    /// truncated bundle is refused whole; importing one twice changes nothing.
-    ImportBundle { file: PathBuf },
-    /// Write a bundle of what a device would pull, for a device the server cannot reach over the network; it
-    /// imports it with `fieldsync import-bundle`.
+    /// Import a bundle carried on a USB stick: a device's (`fieldsync export-bundle`), checked as a network sync's
+    /// push would be, as that device's; at HQ, a camp's (`export-bundle --upstream`), each change judged as the
+    /// camp's device that made it; at a camp, HQ's for it (`export-bundle --device` at HQ), taken in as a relay
+    /// round would. Refusals are kept in quarantine. A damaged or truncated bundle is refused whole; importing one
+    /// twice changes nothing.
+    ImportBundle {
+        file: PathBuf,
+        /// At a camp, its relay's token at HQ, which seals HQ's bundles for it (default: the config file's).
+        #[arg(long, env = "FIELDSYNC_UPSTREAM_TOKEN", hide_env_values = true)]
+        upstream_token: Option<String>,
+    },
+    /// Write a bundle: of what a device would pull (`--device`), for a device this server cannot reach over the
+    /// network, which imports it with `fieldsync import-bundle`; or, at a camp whose link is down (`--upstream`),
+    /// of what the relay would forward, which HQ imports with `fieldsync-server import-bundle`.
     ExportBundle {
         /// The device, by its name or id (`fieldsync-server device list`).
-        #[arg(long)]
-        device: String,
+        #[arg(long, required_unless_present = "upstream", conflicts_with = "upstream")]
+        device: Option<String>,
         /// Only what the log holds after this position (the device's cursor); by default everything it may see.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, conflicts_with = "upstream")]
         after: u64,
+        /// What this camp's relay has not forwarded to HQ and no earlier bundle held, sealed with the relay's
+        /// token at HQ (stop the server first: writing it moves where the relay stands).
+        #[arg(long)]
+        upstream: bool,
+        /// With --upstream: everything HQ has not answered, what earlier bundles held too (one was lost).
+        #[arg(long, requires = "upstream")]
+        all: bool,
+        /// With --upstream: the relay's token at HQ (default: the config file's).
+        #[arg(
+            long,
+            env = "FIELDSYNC_UPSTREAM_TOKEN",
+            hide_env_values = true,
+            requires = "upstream"
+        )]
+        upstream_token: Option<String>,
         file: PathBuf,
     },
     /// Make everything the server derives from its change log (records, their warnings and heads, snapshots,
@@ -200,6 +223,7 @@ async fn main() -> Result<()> {
         Command::Serve { .. } => Some("serve"),
         Command::Demo { .. } => Some("demo"),
         Command::ImportBundle { .. } => Some("import-bundle"),
+        Command::ExportBundle { upstream: true, .. } => Some("export-bundle --upstream"),
         Command::Rebuild => Some("rebuild"),
         _ => None,
     };
@@ -220,13 +244,35 @@ async fn main() -> Result<()> {
         } => commands::export::export(storage, format, out, &names, filter).await,
         Command::Quality { task, json } => commands::quality::quality(storage, task, json).await,
         Command::Rebuild => commands::rebuild::rebuild(storage, &settings).await,
-        Command::ImportBundle { file } => commands::bundle::import_bundle(storage, &file).await,
-        Command::ExportBundle { device, after, file } => {
+        Command::ImportBundle { file, upstream_token } => {
+            let token = relay_token(upstream_token, &settings);
+            commands::bundle::import_bundle(storage, &file, token.as_deref()).await
+        }
+        Command::ExportBundle {
+            upstream: true,
+            all,
+            upstream_token,
+            file,
+            ..
+        } => {
+            let token = relay_token(upstream_token, &settings)
+                .context("a bundle for upstream is sealed with the relay's token at HQ: give --upstream-token")?;
+            commands::bundle::export_upstream_bundle(storage, all, &token, &file).await
+        }
+        Command::ExportBundle {
+            device, after, file, ..
+        } => {
+            let device = device.context("--device or --upstream")?;
             commands::bundle::export_bundle(storage, &device, after, &file).await
         }
         Command::Status { json } => commands::status::status(storage, json).await,
         Command::Stats { filter, json } => commands::stats::stats(storage, &filter, json).await,
     }
+}
+
+/// The camp's relay token at HQ: the one given, or the config file's.
+fn relay_token(given: Option<String>, settings: &Settings) -> Option<String> {
+    given.or_else(|| settings.upstream.as_ref().map(|u| u.token.clone()))
 }
 
 /// Where [`outln`] goes when standard output cannot be written.

@@ -234,6 +234,65 @@ impl Network {
         result
     }
 
+    /// Camp `l`'s supervisor writes a bundle for upstream (`export-bundle --upstream`: what no earlier bundle
+    /// held, or with `all` everything upstream has not answered) and carries it there, where it is imported,
+    /// unless the stick is `lost` on the way.
+    pub fn carry_up(&mut self, l: usize, all: bool, lost: bool) {
+        use sync_core::upstream_bundles::{self, Contents};
+        self.exchanges += 1;
+        let now = clock(self.exchanges);
+        let link = &self.links[l];
+        let (camp, upstream) = (&self.servers[link.camp], &self.servers[link.upstream]);
+        let contents = if all { Contents::Unanswered } else { Contents::New };
+        let key = sync_core::auth::token_hash(&format!("token of camp {}", link.camp));
+        let line = self.runtime.block_on(async {
+            let (bundle, through) = upstream_bundles::export(&camp.store, contents, now).await.unwrap();
+            let bytes = bundle.to_bytes(Some(&key)).unwrap();
+            upstream_bundles::mark_bundled(&camp.store, through).await.unwrap();
+            let written = format!("{} changes through {through}", bundle.change_count());
+            if lost {
+                return format!("a bundle of {written} written and lost");
+            }
+            let opened = protocol::bundle::read(&bytes).unwrap();
+            match upstream_bundles::import_relayed(upstream, opened, now).await {
+                Ok(import) => format!(
+                    "a bundle of {written} imported upstream: {} accepted, {} refused, answered through {}",
+                    import.pushed.accepted,
+                    import.pushed.rejected.len(),
+                    import.bundled_through
+                ),
+                Err(e) => format!("a bundle of {written} refused upstream: {e}"),
+            }
+        });
+        self.trace.push(format!("{}: {line}", link.relay.name));
+    }
+
+    /// Upstream writes a bundle of what camp `l`'s relay may see (`export-bundle --device`, sealed for it) and
+    /// the camp takes it in.
+    pub fn carry_down(&mut self, l: usize) {
+        use sync_core::upstream_bundles;
+        self.exchanges += 1;
+        let now = clock(self.exchanges);
+        let link = &self.links[l];
+        let (camp, upstream) = (&self.servers[link.camp], &self.servers[link.upstream]);
+        let key = sync_core::auth::token_hash(&format!("token of camp {}", link.camp));
+        let line = self.runtime.block_on(async {
+            let bundle = sync_core::bundles::export(&upstream.store, &link.relay, 0, now)
+                .await
+                .unwrap();
+            let bytes = bundle.to_bytes(Some(&key)).unwrap();
+            let opened = protocol::bundle::read(&bytes).unwrap();
+            match upstream_bundles::take_in(camp, opened, &key, now).await {
+                Ok(import) => format!(
+                    "took in upstream's bundle of {} changes ({} new, {} records wanted), cursor {}",
+                    import.changes, import.new_changes, import.wanted, import.cursor
+                ),
+                Err(e) => format!("refused upstream's bundle: {e}"),
+            }
+        });
+        self.trace.push(format!("{}: {line}", link.relay.name));
+    }
+
     /// A number in 0..n from the schedule's generator.
     pub fn below(&mut self, n: usize) -> usize {
         self.rng.random_range(0..n)

@@ -305,9 +305,17 @@ fn camp_schedule(net: &mut Network, seed: u64) -> Result<(), String> {
             }
         } else if action < 72 {
             let _ = net.sync(i);
-        } else if action < 84 {
+        } else if action < 80 {
             let l = net.below(net.links.len());
             let _ = net.relay(l);
+        } else if action < 82 {
+            // A USB stick from a camp to HQ; one in four is lost on the way.
+            let l = net.below(net.links.len());
+            let (all, lost) = (net.below(4) == 0, net.below(4) == 0);
+            net.carry_up(l, all, lost);
+        } else if action < 84 {
+            let l = net.below(net.links.len());
+            net.carry_down(l);
         } else if action < 90 {
             let node = &mut net.nodes[i];
             node.partitioned = !node.partitioned;

@@ -73,6 +73,17 @@ pub enum Covers {
     /// A server's log as one device sees it: the changes in `device`'s scope after log position `after`, up to
     /// `through`, pushed by anyone.
     Log { device: Uuid, after: u64, through: u64 },
+    /// A camp's log forwarded to the server it relays to, for a link that is down (docs/relay.md, "Bundles
+    /// upstream"): the changes the camp's devices pushed after camp log position `after` up to `through`, in log
+    /// order, each run of one device's records named as `SyncRequest::on_behalf_of` names them. `answered` is the
+    /// position through which upstream had answered the camp over the network when the bundle was written, so
+    /// that upstream knows whether the bundle follows on from what it has answered.
+    Relayed {
+        answered: u64,
+        after: u64,
+        through: u64,
+        runs: Vec<crate::Carried>,
+    },
     /// A bundle of the first format (JSON), which said nothing of what it covers.
     Unknown,
 }

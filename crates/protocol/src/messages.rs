@@ -152,6 +152,11 @@ pub struct SyncResponse {
     /// server at the top of the chain (HQ): what it acknowledges has arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relayed_through: Option<u64>,
+    /// Sent to a relay whose camp forwarded changes on bundles (`fieldsync-server export-bundle --upstream`):
+    /// every change of the camp's log up to this position has been answered here, accepted or refused (a refusal
+    /// is told in `rejected`), so the camp sends none of them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundled_through: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

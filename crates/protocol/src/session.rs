@@ -215,6 +215,7 @@ mod tests {
             device: None,
             pushed_through: 0,
             relayed_through: None,
+            bundled_through: None,
         }
     }
 

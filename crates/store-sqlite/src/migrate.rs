@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_custody.sql"),
     include_str!("../migrations/0006_quarantine_once.sql"),
     include_str!("../migrations/0007_relay.sql"),
+    include_str!("../migrations/0008_bundles_upstream.sql"),
 ];
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let known = MIGRATIONS.len() as i64;

@@ -425,10 +425,42 @@ impl SyncStore for SqliteStorage {
         self.read(move |tx| {
             quarantine_rows(
                 tx,
-                "device_id = ?1 AND code LIKE 'upstream%' AND (told_cursor IS NULL OR told_cursor >= ?2) \
+                "device_id = ?1 AND code LIKE 'upstream%' AND (told_cursor IS NULL OR told_cursor > ?2) \
                  ORDER BY id LIMIT ?3",
                 rusqlite::params![device.to_string(), cursor as i64, limit],
             )
+        })
+        .await
+    }
+
+    async fn refused_carried(&self, relay: Uuid, cursor: u64, limit: u32) -> Result<Vec<Quarantined>, StorageError> {
+        self.read(move |tx| {
+            quarantine_rows(
+                tx,
+                "device_id IN (SELECT device_id FROM devices WHERE carrier = ?1) \
+                 AND (told_cursor IS NULL OR told_cursor > ?2) ORDER BY id LIMIT ?3",
+                rusqlite::params![relay.to_string(), cursor as i64, limit],
+            )
+        })
+        .await
+    }
+
+    async fn bundled_through(&self, relay: Uuid) -> Result<u64, StorageError> {
+        self.read(move |tx| {
+            let seq: Option<Option<i64>> = tx
+                .prepare_cached("SELECT bundled_through FROM devices WHERE device_id = ?1")?
+                .query_row([relay.to_string()], |r| r.get(0))
+                .optional()?;
+            Ok(seq.flatten().map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn set_bundled_through(&self, relay: Uuid, through: u64) -> Result<(), StorageError> {
+        self.write(move |tx| {
+            tx.prepare_cached("UPDATE devices SET bundled_through = ?2 WHERE device_id = ?1")?
+                .execute(rusqlite::params![relay.to_string(), through as i64])?;
+            Ok(())
         })
         .await
     }

@@ -62,6 +62,21 @@ pub enum ImportError {
          `fieldsync import-bundle`; nothing of it was stored"
     )]
     FromServer { id: Uuid },
+    #[error(
+        "the bundle was sealed by {name}, enrolled as {role}: only a relay (a camp's server) forwards other devices' \
+         changes, and nothing of it was stored"
+    )]
+    NotARelay { name: String, role: String },
+    #[error(
+        "the bundle from server {id} was not sealed for this camp's relay (its --upstream-token): it was written \
+         for another device, or changed since, and nothing of it was stored"
+    )]
+    NotForThisRelay { id: Uuid },
+    #[error(
+        "the bundle comes from server {id}, and this camp relays to server {upstream}: import it where it was \
+         meant to go; nothing of it was stored"
+    )]
+    OtherUpstream { id: Uuid, upstream: Uuid },
     #[error("{0}")]
     Refused(Refusal),
     #[error("the server's storage failed: {0}")]
@@ -73,10 +88,9 @@ pub enum ImportError {
 /// nothing to the log and nothing to quarantine.
 pub async fn import<S: SyncStore>(
     server: &SyncServer<S>,
-    bytes: &[u8],
+    opened: bundle::Opened,
     now: DateTime<Utc>,
 ) -> Result<BundleImport, ImportError> {
-    let opened = bundle::read(bytes)?;
     let device = writer(&server.store, &opened).await?;
     let bundle = opened.bundle;
     let (records, changes) = (bundle.documents.len(), bundle.change_count());
@@ -142,7 +156,8 @@ async fn writer<S: SyncStore>(store: &S, opened: &bundle::Opened) -> Result<Devi
 }
 
 /// A bundle of everything `device` may see in this server's log after position `after`: what its next sync
-/// would pull, its own changes included (importing what it holds changes nothing). Snapshots are opened into
+/// would pull, its own changes included (importing what it holds changes nothing; for a relay, what it carried is
+/// left out, as from its pull). Snapshots are opened into
 /// their changes, so that every change in the bundle is checked by its hash on import.
 pub async fn export<S: SyncStore>(
     store: &S,
@@ -151,11 +166,17 @@ pub async fn export<S: SyncStore>(
     now: DateTime<Utc>,
 ) -> Result<Bundle, StorageError> {
     let visibility = crate::scope::visibility(device);
+    // A relay's camp holds what it forwarded: that is left out, as from a relay's pull (OwnChanges::relay).
+    let own = (device.role == crate::store::Role::Relay).then_some(crate::store::OwnChanges {
+        device: device.id,
+        pushed_after: 0,
+        relay: Some(device.id),
+    });
     let mut order: Vec<Uuid> = Vec::new();
     let mut by_record: HashMap<Uuid, (Vec<ByteBuf>, HashSet<[u8; 32]>)> = HashMap::new();
     let mut cursor = after;
     loop {
-        let page = crate::pull::pull(store, &visibility, None, cursor, limits::DEFAULT_PAGE_CHANGES).await?;
+        let page = crate::pull::pull(store, &visibility, own, cursor, limits::DEFAULT_PAGE_CHANGES).await?;
         for change in page.changes {
             let (changes, seen) = by_record.entry(change.record_id).or_insert_with(|| {
                 order.push(change.record_id);

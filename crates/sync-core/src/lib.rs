@@ -20,6 +20,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod upstream;
+pub mod upstream_bundles;
 pub mod vouching;
 
 pub use serve::{Refusal, SyncServer};

@@ -3,39 +3,52 @@
 //! `rejected` of its next syncs, so that its `fieldsync status` shows it beside the camp's own refusals, and does
 //! not count it as having reached HQ.
 //!
-//! Told at least once: a refusal is told again at every sync until the device's cursor has moved past the cursor
-//! of the response that told it, which proves the device applied that response. Telling again changes nothing on
-//! the device.
+//! Told at least once: a refusal is told again at every sync until the device sends the cursor of a response that
+//! told it, which proves the device applied that response. Telling again changes nothing on the device.
+//!
+//! The same way, HQ tells a relay what it refused of the devices the relay carries: a camp that forwarded its
+//! days on bundles hears HQ's refusals of them at its first sync after the link returns.
 
-use crate::store::{Device, StorageError, SyncStore};
+use crate::store::{Device, Role, StorageError, SyncStore};
 use protocol::{Rejection, RejectionCode, SyncResponse};
+use std::collections::HashSet;
 
 /// At most this many refusals told in one response; the rest at the following syncs.
 const TOLD_PER_RESPONSE: u32 = 1_000;
 
 /// Adds to `response` (already holding its final cursor) what upstream refused of `device`'s changes that it may
-/// not have heard of at `cursor`, the cursor of its request.
+/// not have heard of at `cursor`, the cursor of its request; and, for a relay, what this server refused of the
+/// devices it carries (HQ's refusals of what the camp forwarded on a bundle, which no response has told yet).
 pub async fn tell<S: SyncStore>(
     store: &S,
     device: &Device,
     cursor: u64,
     response: &mut SyncResponse,
 ) -> Result<(), StorageError> {
-    let refused = store.refused_upstream(device.id, cursor, TOLD_PER_RESPONSE).await?;
+    let mut refused = store.refused_upstream(device.id, cursor, TOLD_PER_RESPONSE).await?;
+    if device.role == Role::Relay {
+        refused.extend(store.refused_carried(device.id, cursor, TOLD_PER_RESPONSE).await?);
+    }
     if refused.is_empty() {
         return Ok(());
     }
+    // What this response refuses already it tells once.
+    let in_response: HashSet<String> = response
+        .rejected
+        .iter()
+        .flat_map(|r| r.changes.iter().cloned())
+        .collect();
     for quarantined in &refused {
         let item = &quarantined.item;
-        let code = item
-            .code
-            .strip_prefix("upstream_")
-            .and_then(|code| serde_json::from_value(serde_json::Value::String(code.into())).ok())
-            .unwrap_or(RejectionCode::Invalid);
+        let code = item.code.strip_prefix("upstream_").unwrap_or(&item.code);
+        let code = serde_json::from_value(serde_json::Value::String(code.into())).unwrap_or(RejectionCode::Invalid);
         // A row without a hash names no change the device could mark. A change upstream deferred behind a refused
         // one is told as deferred: the device marks it (it is acknowledged here, so it is not pushed again), so
         // that it does not count as having reached HQ.
         let Some(hash) = &item.change_hash else { continue };
+        if in_response.contains(hash) {
+            continue;
+        }
         response.rejected.push(Rejection {
             record_id: item.record_id,
             changes: vec![hash.clone()],
@@ -44,7 +57,12 @@ pub async fn tell<S: SyncStore>(
             issues: item.issues.clone(),
         });
     }
-    store
-        .told(refused.iter().map(|q| q.id).collect(), response.cursor)
-        .await
+    // Marked told only when the response moves the device's cursor: a device that then sends that cursor has
+    // applied this response. (Where the cursor stays, the device could not prove it, so it is told again.)
+    if response.cursor > cursor {
+        store
+            .told(refused.iter().map(|q| q.id).collect(), response.cursor)
+            .await?;
+    }
+    Ok(())
 }

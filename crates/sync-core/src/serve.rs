@@ -298,6 +298,7 @@ impl<S: SyncStore> SyncServer<S> {
             }),
             pushed_through: 0,
             relayed_through: None,
+            bundled_through: None,
         };
         let SyncRequest {
             push,
@@ -378,6 +379,10 @@ impl<S: SyncStore> SyncServer<S> {
         if self.relays_upstream {
             let state = store.upstream_state().await.map_err(Refusal::internal)?;
             response.relayed_through = Some(state.forwarded_through);
+        }
+        if device.role == crate::store::Role::Relay {
+            let through = store.bundled_through(device.id).await.map_err(Refusal::internal)?;
+            response.bundled_through = (through > 0).then_some(through);
         }
         crate::refused_upstream::tell(store, device, cursor, &mut response)
             .await

@@ -299,6 +299,14 @@ pub struct UpstreamState {
     /// link drops a request in flight, doubled with each answer.
     #[serde(default)]
     pub run_changes: u32,
+    /// The last log position a bundle written for upstream held (`fieldsync-server export-bundle --upstream`):
+    /// the next such bundle holds what came after it. While it is beyond `forwarded_through`, the first request of
+    /// a round pushes nothing: its answer says (`bundled_through`) how much of it upstream took from bundles.
+    #[serde(default)]
+    pub bundled_through: u64,
+    /// Changes sent over the link in all (answered requests; those HQ had from bundles are not sent).
+    #[serde(default)]
+    pub sent: u64,
 }
 
 /// The sync store contract. Futures are `Send` so that request handlers can await them.
@@ -380,14 +388,28 @@ pub trait SyncStore: Send + Sync + 'static {
     }
     fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
     /// The changes of `device` that upstream refused (quarantined with a code `upstream_…`, docs/relay.md) and
-    /// that `device` may not have heard of at `cursor`: never told, or told in a response whose cursor was not
-    /// behind `cursor` (so the device may not have applied it). In quarantine order, at most `limit`.
+    /// that `device` may not have heard of at `cursor`: never told, or told in a response whose cursor is beyond
+    /// `cursor` (a device that sends the cursor of the response that told it applied that response). In
+    /// quarantine order, at most `limit`.
     fn refused_upstream(
         &self,
         device: Uuid,
         cursor: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// The quarantined changes of every device `relay` carries (docs/relay.md) that `relay` may not have heard of
+    /// at `cursor`, as [`SyncStore::refused_upstream`] decides it: HQ's refusals of what a camp forwarded on a
+    /// bundle reach the camp this way at its next sync. In quarantine order, at most `limit`.
+    fn refused_carried(
+        &self,
+        relay: Uuid,
+        cursor: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// The position of `relay`'s camp log through which everything it forwarded has been answered here, as its
+    /// bundles said (0: none came on a bundle).
+    fn bundled_through(&self, relay: Uuid) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    fn set_bundled_through(&self, relay: Uuid, through: u64) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// These quarantined changes were told to their device in a response that gave it `cursor`.
     fn told(&self, ids: Vec<i64>, cursor: u64) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// The device that pushed the first logged change of this Automerge actor: the device the actor belongs to.

@@ -46,7 +46,7 @@ pub struct RelayReport {
     pub requests: usize,
     /// Changes forwarded that upstream accepted.
     pub forwarded: usize,
-    /// Changes upstream refused (kept in this server's quarantine).
+    /// Changes upstream refused that this round kept in this server's quarantine.
     pub refused: usize,
     /// Changes pulled from upstream.
     pub pulled: usize,
@@ -66,13 +66,17 @@ pub fn relay<S: SyncStore, E: ExchangeError>(
     let mut camp = Camp {
         server,
         handle,
+        // Changes went up on a bundle that upstream has not yet said it took: the first request asks first.
+        ask_first: state.bundled_through > state.forwarded_through,
         state,
         now: &now,
         profiles: HashMap::new(),
     };
     let mut report = RelayReport::default();
+    let refused_before = camp.state.refused;
     loop {
         let before = camp.state.forwarded_through;
+        let asks = camp.ask_first;
         let round = match session::run(&mut camp, &mut send, |_| {}) {
             Ok(round) => round,
             Err(SessionError::Send(e)) => {
@@ -88,9 +92,12 @@ pub fn relay<S: SyncStore, E: ExchangeError>(
             Err(e) => return Err(e),
         };
         add(&mut report, &round);
+        // Refusals newly kept here (one told again, which upstream does until the relay's cursor moves past the
+        // answer that told it, is kept and counted once).
+        report.refused = (camp.state.refused - refused_before) as usize;
         // A session stops when a push made no progress (every change of a run refused): the next run may fare
         // better, so go on while the log position moves.
-        if camp.state.forwarded_through == before
+        if (camp.state.forwarded_through == before && !asks)
             || !session::Replica::has_pushable(&mut camp).map_err(SessionError::Replica)?
         {
             break;
@@ -102,7 +109,6 @@ pub fn relay<S: SyncStore, E: ExchangeError>(
 fn add(report: &mut RelayReport, round: &SyncReport) {
     report.requests += round.requests;
     report.forwarded += round.accepted;
-    report.refused += round.rejected.len();
     report.pulled += round.pulled;
 }
 
@@ -111,6 +117,8 @@ struct Camp<'a, S, N> {
     server: &'a SyncServer<S>,
     handle: &'a Handle,
     state: UpstreamState,
+    /// The next request pushes nothing: its answer says how far upstream took this camp's bundles.
+    ask_first: bool,
     now: &'a N,
     /// The devices enrolled here, by id, as their changes are vouched for.
     profiles: HashMap<Uuid, DeviceProfile>,
@@ -121,8 +129,11 @@ struct Camp<'a, S, N> {
 struct Forwarded {
     through: u64,
     changes: HashMap<String, ForwardedChange>,
+    /// Pushed nothing, to hear how far upstream took this camp's bundles.
+    asks: bool,
 }
 
+#[derive(Clone)]
 struct ForwardedChange {
     record_id: Uuid,
     device_id: Uuid,
@@ -161,6 +172,32 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> Camp<'_, S, N> {
             .get(&id)
             .cloned()
             .ok_or_else(|| StorageError::Damaged(format!("the log names device {id}, which is not enrolled")))
+    }
+
+    /// A change forwarded before this request (on a bundle, or in a request whose answer told it already) that
+    /// upstream refused: found in the log, unless it is in quarantine here already with this code (a refusal
+    /// told again is kept, and counted, once).
+    fn earlier(&self, record: Uuid, hash: &str, code: &str) -> Result<Option<ForwardedChange>, StorageError> {
+        let pushers = self.wait(self.server.store.change_pushers(record))?;
+        let Some(device_id) = pushers.iter().find(|(h, _)| hex(h) == hash).map(|(_, d)| *d) else {
+            return Ok(None);
+        };
+        let known = self.wait(self.server.store.refused_upstream(device_id, 0, u32::MAX))?;
+        if known
+            .iter()
+            .any(|q| q.item.change_hash.as_deref() == Some(hash) && q.item.code == code)
+        {
+            return Ok(None);
+        }
+        let changes = self.wait(self.server.store.document_changes(record))?;
+        let bytes = changes
+            .into_iter()
+            .find(|bytes| domain::document::change_hash(bytes).is_some_and(|h| hex(&h) == hash));
+        Ok(bytes.map(|bytes| ForwardedChange {
+            record_id: record,
+            device_id,
+            bytes,
+        }))
     }
 
     fn save(&self) -> Result<(), StorageError> {
@@ -214,13 +251,15 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
     type Sent = Forwarded;
 
     fn next_request(&mut self) -> Result<(SyncRequest, Forwarded), UpstreamError> {
-        let run = self.next_run()?;
+        let asks = std::mem::take(&mut self.ask_first);
+        let run = if asks { vec![] } else { self.next_run()? };
         let mut request = SyncRequest::new(self.state.cursor, self.state.server_id);
         request.cursor_check = self.state.cursor_check.clone().map(ByteBuf::from);
         request.want = self.state.wanted.clone();
         let mut sent = Forwarded {
             through: self.state.forwarded_through,
             changes: HashMap::new(),
+            asks,
         };
         // A record's first change goes without the record's id, which it carries (as a tablet pushes a new
         // record): 40 bytes less a new record, a third of a find's share of the link.
@@ -289,27 +328,44 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
                 .and_then(|v| v.as_str().map(|s| format!("upstream_{s}")))
                 .unwrap_or_else(|| "upstream".into());
             for hash in &rejection.changes {
-                let Some(change) = sent.changes.get(hash) else {
-                    continue;
+                // A refusal of what this request forwarded, or, told again or after a bundle, of an earlier one.
+                let change = match sent.changes.get(hash) {
+                    Some(change) => change.clone(),
+                    None => match self.earlier(rejection.record_id, hash, &code)? {
+                        Some(change) => change,
+                        None => continue,
+                    },
                 };
                 let item = NewQuarantined {
                     device_id: change.device_id,
                     record_id: change.record_id,
                     change_hash: Some(hash.clone()),
-                    bytes: change.bytes.clone(),
+                    bytes: change.bytes,
                     code: code.clone(),
                     message: format!("upstream refused it: {}", rejection.message),
                     issues: rejection.issues.clone(),
                     received_at: now,
                 };
                 self.wait(self.server.store.quarantine(item))?;
+                self.state.refused += 1;
             }
-            self.state.refused += rejection.changes.len() as u64;
         }
+        self.state.sent += sent.changes.len() as u64;
         if !request.push.is_empty() {
             self.state.run_changes = (self.run_changes() * 2).min(RUN_CHANGES);
         }
-        self.state.forwarded_through = sent.through;
+        // What upstream took from this camp's bundles is answered too.
+        self.state.forwarded_through = sent.through.max(response.bundled_through.unwrap_or(0));
+        if sent.asks && self.state.forwarded_through < self.state.bundled_through {
+            // Upstream has not (yet) imported the bundles: what they held goes over the link now, and a bundle
+            // written after this holds it again.
+            tracing::info!(
+                answered = self.state.forwarded_through,
+                bundled = self.state.bundled_through,
+                "upstream has not imported this camp's last bundles: forwarding what they held"
+            );
+            self.state.bundled_through = self.state.forwarded_through;
+        }
         self.state.server_id = Some(response.server_id);
         self.state.cursor = response.cursor;
         self.state.cursor_check = response.cursor_check.clone().map(|c| c.into_vec());
@@ -344,7 +400,7 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
     }
 }
 
-fn profile(device: &Device) -> DeviceProfile {
+pub(crate) fn profile(device: &Device) -> DeviceProfile {
     DeviceProfile {
         id: device.id,
         name: device.name.clone(),
@@ -354,7 +410,7 @@ fn profile(device: &Device) -> DeviceProfile {
 }
 
 /// A pulled document as a push: a snapshot opened into its changes, which ingress checks one by one.
-fn opened(document: &DocumentChanges) -> Result<PushedChanges, String> {
+pub(crate) fn opened(document: &DocumentChanges) -> Result<PushedChanges, String> {
     let mut changes = Vec::new();
     if let Some(snapshot) = &document.snapshot {
         let doc =

@@ -2,19 +2,69 @@
 //! reach over the network (sync_core::bundles; docs/protocol.md, "Bundles").
 
 use anyhow::{Context, Result, bail};
+use protocol::bundle::{Covers, SourceKind};
 use std::io::Write;
 use std::path::Path;
 use store_sqlite::SqliteStorage;
 use sync_core::SyncServer;
 use sync_core::store::{Device, SyncStore};
 
-/// `import-bundle FILE`: the bundle's changes, pushed as the device that wrote it, and what became of them.
-pub async fn import_bundle(storage: SqliteStorage, file: &Path) -> Result<()> {
+/// `import-bundle FILE`: a device's bundle, pushed as the device that wrote it; at HQ, a camp's bundle, pushed as
+/// its relay's; at a camp, HQ's bundle for its relay (sealed with `relay_token`), taken in as a relay round would.
+pub async fn import_bundle(storage: SqliteStorage, file: &Path, relay_token: Option<&str>) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let not_imported = || format!("{} was not imported", file.display());
+    let opened = protocol::bundle::read(&bytes)
+        .map_err(sync_core::bundles::ImportError::from)
+        .with_context(not_imported)?;
     let server = SyncServer::new(storage, domain::Programme::default());
-    let import = sync_core::bundles::import(&server, &bytes, chrono::Utc::now())
-        .await
-        .with_context(|| format!("{} was not imported", file.display()))?;
+    let now = chrono::Utc::now();
+    match &opened.bundle.header.covers {
+        Covers::Relayed { .. } => {
+            let import = sync_core::upstream_bundles::import_relayed(&server, opened, now)
+                .await
+                .with_context(not_imported)?;
+            report_relayed(&import);
+        }
+        Covers::Log { .. } if opened.bundle.header.source.kind == SourceKind::Server => {
+            let Some(token) = relay_token else {
+                bail!(
+                    "{} was not imported: it was written by a server for one of its devices; import it on that device \
+                     with `fieldsync import-bundle`, or, at a camp, give the relay's token that HQ sealed it with \
+                     (--upstream-token, or upstream_token in the config file). Nothing was stored.",
+                    file.display()
+                );
+            };
+            let key = protocol::bundle::seal_key(token);
+            let import = sync_core::upstream_bundles::take_in(&server, opened, &key, now)
+                .await
+                .with_context(not_imported)?;
+            outln!(
+                "bundle from upstream, written {}: {} records, {} changes, {} of them new to this server",
+                import.written_at,
+                import.records,
+                import.changes,
+                import.new_changes
+            );
+            if import.wanted > 0 {
+                outln!(
+                    "{} records lack earlier changes this server does not hold: the relay asks for them whole when the link returns",
+                    import.wanted
+                );
+            }
+            outln!("the relay's cursor at upstream is now {}", import.cursor);
+        }
+        _ => {
+            let import = sync_core::bundles::import(&server, opened, now)
+                .await
+                .with_context(not_imported)?;
+            report_device(&import);
+        }
+    }
+    Ok(())
+}
+
+fn report_device(import: &sync_core::bundles::BundleImport) {
     let written = if import.written_at.is_empty() {
         String::new()
     } else {
@@ -33,18 +83,76 @@ pub async fn import_bundle(storage: SqliteStorage, file: &Path) -> Result<()> {
         import.pushed.accepted,
         import.new_changes
     );
-    if !import.pushed.rejected.is_empty() {
+    report_refused(&import.pushed.rejected, "the device hears why at its next sync");
+}
+
+fn report_relayed(import: &sync_core::upstream_bundles::RelayedImport) {
+    outln!(
+        "bundle from relay {} ({}), written {}: {} records, {} changes of {} devices",
+        import.relay.name,
+        import.relay.id,
+        import.written_at,
+        import.records,
+        import.changes,
+        import
+            .runs
+            .iter()
+            .map(|r| r.device.id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    outln!(
+        "accepted {} changes, {} of them new to this server",
+        import.pushed.accepted,
+        import.new_changes
+    );
+    if import.bundled_through == 0 {
         outln!(
-            "{} records refused, kept in quarantine (`fieldsync-server quarantine list`); the device hears why at its next sync:",
-            import.pushed.rejected.len()
+            "this bundle does not follow on from what the relay forwarded before (an earlier bundle of its is missing): \
+             its changes are kept, and the relay sends the earlier ones when its link returns"
         );
-        for r in &import.pushed.rejected {
-            outln!("  record {}: [{}] {}", r.record_id, code(r.code), r.message);
-            for issue in &r.issues {
-                outln!("      {issue}");
-            }
+    }
+    report_refused(&import.pushed.rejected, "the camp hears why at its next sync");
+}
+
+fn report_refused(rejected: &[protocol::Rejection], hears: &str) {
+    let refused: Vec<_> = rejected
+        .iter()
+        .filter(|r| r.code != protocol::RejectionCode::Deferred)
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    outln!(
+        "{} records refused, kept in quarantine (`fieldsync-server quarantine list`); {hears}:",
+        refused.len()
+    );
+    for r in refused {
+        outln!("  record {}: [{}] {}", r.record_id, code(r.code), r.message);
+        for issue in &r.issues {
+            outln!("      {issue}");
         }
     }
+}
+
+/// `export-bundle --upstream FILE`: what this camp's relay would forward, sealed with its token at HQ.
+pub async fn export_upstream_bundle(storage: SqliteStorage, all: bool, token: &str, file: &Path) -> Result<()> {
+    let contents = if all {
+        sync_core::upstream_bundles::Contents::Unanswered
+    } else {
+        sync_core::upstream_bundles::Contents::New
+    };
+    let (bundle, through) = sync_core::upstream_bundles::export(&storage, contents, chrono::Utc::now()).await?;
+    let bytes = bundle.to_bytes(Some(&protocol::bundle::seal_key(token)))?;
+    write_replacing(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    sync_core::upstream_bundles::mark_bundled(&storage, through).await?;
+    outln!(
+        "wrote {} for upstream: {} records, {} changes, {} bytes; import it at HQ with `fieldsync-server import-bundle`",
+        file.display(),
+        bundle.documents.len(),
+        bundle.change_count(),
+        bytes.len()
+    );
     Ok(())
 }
 
@@ -58,7 +166,11 @@ pub async fn export_bundle(storage: SqliteStorage, device: &str, after: u64, fil
         );
     }
     let bundle = sync_core::bundles::export(&storage, &device, after, chrono::Utc::now()).await?;
-    let bytes = bundle.to_bytes(None)?;
+    // Sealed with the device's key, so that a relay knows it comes from its upstream (a device's store checks
+    // only that it is whole).
+    let keys = storage.device_keys().await?;
+    let key = keys.iter().find(|(id, _)| *id == device.id).map(|(_, key)| key);
+    let bytes = bundle.to_bytes(key)?;
     write_replacing(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
     outln!(
         "wrote {} for {} ({}): {} records, {} changes, {} bytes; import it there with `fieldsync import-bundle`",

@@ -21,6 +21,8 @@ pub async fn status(storage: SqliteStorage, json: bool) -> Result<()> {
                 "last_error": state.last_error,
                 "changes_waiting": waiting,
                 "forwarded_through": state.forwarded_through,
+                "bundled_through": state.bundled_through,
+                "changes_sent": state.sent,
                 "cursor": state.cursor,
                 "refused": refused_upstream,
             },
@@ -39,6 +41,13 @@ pub async fn status(storage: SqliteStorage, json: bool) -> Result<()> {
         outln!("  last attempt failed: {error}");
     }
     outln!("  {waiting} changes waiting to go up");
+    if state.bundled_through > state.forwarded_through {
+        let bundled = waiting.saturating_sub(storage.forwardable_count(state.bundled_through).await?);
+        outln!(
+            "  {bundled} of them went on bundles (export-bundle --upstream); HQ's answer comes when the link returns"
+        );
+    }
+    outln!("  {} changes sent over the link in all", state.sent);
     outln!("  {refused_upstream} changes refused upstream, kept in quarantine (fieldsync-server quarantine list)");
     Ok(())
 }

@@ -91,6 +91,7 @@ macro_rules! sync_store_conformance {
             forwardable_changes_are_those_of_devices_enrolled_here,
             upstream_state_round_trips,
             upstream_refusals_are_told_until_the_cursor_moves_past,
+            a_relay_is_told_what_was_refused_of_the_devices_it_carries,
             a_relays_pull_leaves_out_what_it_carried,
         );
 

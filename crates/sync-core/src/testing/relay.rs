@@ -123,6 +123,8 @@ pub async fn upstream_state_round_trips<S: SyncStore>(storage: &S) {
         refused: 2,
         wanted: vec![id(78)],
         run_changes: 125,
+        bundled_through: 30,
+        sent: 9,
     };
     storage.set_upstream_state(state.clone()).await.unwrap();
     assert_eq!(storage.upstream_state().await.unwrap(), state);
@@ -159,16 +161,17 @@ pub async fn upstream_refusals_are_told_until_the_cursor_moves_past<S: SyncStore
         records(storage.refused_upstream(tablet, 10, 1).await.unwrap()),
         vec![Uuid::from_u128(2)]
     );
-    // Told in a response that gave cursor 12: told again while the device's cursor is not past 12.
+    // Told in a response that gave cursor 12: told again while the device's cursor is behind 12 (it may not
+    // have applied that response); a device at 12 applied it.
     storage.told(told.iter().map(|q| q.id).collect(), 12).await.unwrap();
-    for cursor in [0, 10, 12] {
+    for cursor in [0, 10, 11] {
         assert_eq!(
             storage.refused_upstream(tablet, cursor, 100).await.unwrap().len(),
             2,
             "at cursor {cursor}"
         );
     }
-    assert!(storage.refused_upstream(tablet, 13, 100).await.unwrap().is_empty());
+    assert!(storage.refused_upstream(tablet, 12, 100).await.unwrap().is_empty());
     assert_eq!(
         records(storage.refused_upstream(Uuid::from_u128(8), 13, 100).await.unwrap()),
         vec![Uuid::from_u128(4)]
@@ -234,4 +237,55 @@ pub async fn a_relays_pull_leaves_out_what_it_carried<S: SyncStore>(storage: &S)
         3,
         "a device that is no relay gets every change but its own"
     );
+}
+
+pub async fn a_relay_is_told_what_was_refused_of_the_devices_it_carries<S: SyncStore>(storage: &S) {
+    let relay = device("camp A", &["alpha"], Role::Relay);
+    let other_relay = device("camp B", &["alpha"], Role::Relay);
+    for (n, relay) in [(1, &relay), (2, &other_relay)] {
+        let new = NewDevice {
+            device: relay.clone(),
+            token_hash: token(n),
+        };
+        storage.add_device(new).await.unwrap();
+    }
+    let carried = |name: &str, carrier: &crate::store::Device| Vouched {
+        device: device(name, &["alpha"], Role::Deminer),
+        carrier: carrier.id,
+    };
+    let (tablet, elsewhere) = (carried("tablet 1", &relay), carried("tablet 9", &other_relay));
+    for vouched in [&tablet, &elsewhere] {
+        assert_eq!(storage.vouch(vouched.clone()).await.unwrap(), Vouching::Recorded);
+    }
+    let refused = |record: u128, by: &crate::store::Device| crate::store::NewQuarantined {
+        device_id: by.id,
+        change_hash: Some(format!("{record:064x}")),
+        ..quarantined_item(Uuid::from_u128(record))
+    };
+    storage.quarantine(refused(1, &tablet.device)).await.unwrap();
+    storage.quarantine(refused(2, &elsewhere.device)).await.unwrap();
+    storage.quarantine(refused(3, &relay)).await.unwrap();
+    storage.quarantine(refused(4, &tablet.device)).await.unwrap();
+    let records =
+        |rows: Vec<crate::store::Quarantined>| -> Vec<Uuid> { rows.iter().map(|q| q.item.record_id).collect() };
+    let told = storage.refused_carried(relay.id, 0, 100).await.unwrap();
+    assert_eq!(records(told.clone()), vec![Uuid::from_u128(1), Uuid::from_u128(4)]);
+    assert_eq!(
+        records(storage.refused_carried(relay.id, 0, 1).await.unwrap()),
+        vec![Uuid::from_u128(1)]
+    );
+    storage.told(told.iter().map(|q| q.id).collect(), 20).await.unwrap();
+    assert_eq!(storage.refused_carried(relay.id, 19, 100).await.unwrap().len(), 2);
+    assert!(storage.refused_carried(relay.id, 20, 100).await.unwrap().is_empty());
+    assert_eq!(
+        records(storage.refused_carried(other_relay.id, 20, 100).await.unwrap()),
+        vec![Uuid::from_u128(2)]
+    );
+
+    // Where a relay's bundles stand: 0 until one came, then as set, for that relay only.
+    assert_eq!(storage.bundled_through(relay.id).await.unwrap(), 0);
+    storage.set_bundled_through(relay.id, 250).await.unwrap();
+    assert_eq!(storage.bundled_through(relay.id).await.unwrap(), 250);
+    assert_eq!(storage.bundled_through(other_relay.id).await.unwrap(), 0);
+    assert_eq!(storage.bundled_through(Uuid::from_u128(99)).await.unwrap(), 0);
 }
