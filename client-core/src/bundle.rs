@@ -4,7 +4,8 @@
 //! By default a bundle holds this device's changes its server has not acknowledged and no earlier bundle held:
 //! the file carried today holds today's work, not the whole store again. A bundle is written to a temporary file
 //! beside its destination and renamed into place, and only then counted as written, so a stick pulled out
-//! mid-write leaves no half bundle that looks whole, and the next bundle holds those changes again.
+//! mid-write leaves no half bundle that looks whole, and the next bundle holds those changes again. A bundle another
+//! device wrote is merged, and kept to forward to the server at the next sync (crate::carried).
 
 use crate::error::StoreError;
 use crate::exchange::{DocumentChanges, ImportReport};
@@ -43,6 +44,8 @@ pub struct BundleImported {
     pub source: Source,
     pub covers: Covers,
     pub report: ImportReport,
+    /// Another device wrote and sealed it: this device forwards it to its server at its next sync (crate::carried).
+    pub carried: bool,
 }
 
 /// The last change row a bundle of new changes held (`changes.seq`).
@@ -109,9 +112,11 @@ impl Store {
     /// truncated or inconsistent bundle is refused whole, with the reason, and nothing is stored. Importing a
     /// bundle again adds nothing.
     pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<BundleImported, StoreError> {
-        let bundle = bundle::read(bytes)
-            .map_err(|e| StoreError::BadBundle(e.to_string()))?
-            .bundle;
+        let opened = bundle::read(bytes).map_err(|e| StoreError::BadBundle(e.to_string()))?;
+        // Another device's bundle is kept to forward at the next sync (crate::carried), before it is merged: a
+        // store that fails half-way through the merge still forwards it.
+        let carried = self.keep_to_forward(&opened, bytes)?;
+        let bundle = opened.bundle;
         let documents: Vec<DocumentChanges> = bundle
             .documents
             .into_iter()
@@ -125,6 +130,7 @@ impl Store {
             source: bundle.header.source,
             covers: bundle.header.covers,
             report,
+            carried,
         })
     }
 

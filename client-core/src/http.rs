@@ -1,5 +1,6 @@
 //! Syncing over HTTP (crates/sync-http): the store's sync loop with the enrolled server's transport.
 
+use crate::carried::Forwarded;
 use crate::store::Store;
 use crate::sync::{SyncError, SyncProgress, SyncReport};
 use sync_http::{HttpTransport, TransportError};
@@ -15,10 +16,19 @@ impl From<TransportError> for SyncError {
 }
 
 impl Store {
-    /// Syncs with the enrolled server over HTTP.
+    /// Syncs with the enrolled server over HTTP, after forwarding the bundles of other devices this one carries
+    /// (crate::carried).
     pub fn sync(&mut self, progress: impl FnMut(SyncProgress)) -> Result<SyncReport, SyncError> {
         let (url, token) = self.enrollment()?.ok_or(SyncError::NotEnrolled)?;
         let transport = HttpTransport::new(&url, &token);
+        self.forward_carried(|bundle| Ok(transport.forward_bundle(bundle)?))?;
         self.sync_with(|request| transport.send(request), progress)
+    }
+
+    /// Forwards to the enrolled server the bundles of other devices this one carries, without syncing.
+    pub fn forward_carried_bundles(&mut self) -> Result<Forwarded, SyncError> {
+        let (url, token) = self.enrollment()?.ok_or(SyncError::NotEnrolled)?;
+        let transport = HttpTransport::new(&url, &token);
+        self.forward_carried(|bundle| Ok(transport.forward_bundle(bundle)?))
     }
 }

@@ -9,6 +9,7 @@
 
 mod authority;
 mod bundle;
+mod carried;
 mod compaction;
 mod editing;
 mod error;
@@ -26,6 +27,7 @@ mod sync;
 
 pub use authority::Enrolled;
 pub use bundle::{BundleContents, BundleImported, BundleWritten};
+pub use carried::{CarriedBundle, Forwarded};
 pub use compaction::CompactionReport;
 pub use editing::Saved;
 pub use error::StoreError;

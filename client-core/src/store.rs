@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_recovery.sql"),
     include_str!("../migrations/0004_refused_upstream.sql"),
     include_str!("../migrations/0005_receipts.sql"),
+    include_str!("../migrations/0006_carried_bundles.sql"),
 ];
 
 /// A document with this many change rows beyond its snapshot gets a fresh snapshot, so loading stays fast.

@@ -175,3 +175,109 @@ fn a_device_the_server_cannot_reach_gets_what_it_may_see_on_a_usb_stick() {
         "its first sync finds what the stick brought"
     );
 }
+
+#[test]
+fn a_tablets_stick_imported_on_a_laptop_reaches_the_server_at_the_laptops_next_sync_as_the_tablets_work() {
+    use sync_core::store::SyncStore;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(&dir.path().join("camp"));
+    let url = server.serve();
+    let (tablet_id, tablet_token) = server.enrol("tablet-7", "deminer");
+    let (laptop_id, laptop_token) = server.enrol("supervisor-laptop", "supervisor");
+    let mut laptop = device(&dir.path().join("laptop.db"), "supervisor-laptop");
+    laptop.enroll(&url, &laptop_token).unwrap();
+    let task = day_of_work(&mut laptop, "T-031");
+    laptop.sync(|_| {}).unwrap();
+    let mut tablet = device(&dir.path().join("tablet.db"), "tablet-7");
+    tablet.enroll(&url, &tablet_token).unwrap();
+    tablet.sync(|_| {}).unwrap();
+
+    // In the field, out of reach: the deminer records a find, and, with a store made to claim a supervisor's role,
+    // a task, which a deminer may not create: the supervisor's laptop that carries the stick lends it no role.
+    let mut profile = tablet.enrolled().unwrap().unwrap();
+    profile.role = domain::Role::Supervisor;
+    tablet
+        .set_enrolled(&protocol::DeviceProfile {
+            id: profile.id,
+            name: profile.name.clone(),
+            role: profile.role,
+            teams: profile.teams.iter().cloned().collect(),
+        })
+        .unwrap();
+    let area = laptop
+        .list(&client_core::ListFilter {
+            record_type: Some(domain::RecordType::WorkedArea),
+            ..Default::default()
+        })
+        .unwrap()[0]
+        .id;
+    let find = common::find_in(&mut tablet, task, area, "F-0107");
+    let task_of_its_own = create(
+        &mut tablet,
+        json!({
+            "type": "task", "id": Uuid::now_v7(), "label": "T-700", "date_of_information": DAY, "activity": "clearance",
+            "status": "active", "organisation": "ANAMA", "teams": ["Team 3"], "required_depth_cm": 20
+        }),
+    );
+    let stick = dir.path().join("tablet-7.fsb");
+    tablet.export_bundle(&stick, BundleContents::New).unwrap();
+
+    // The supervisor's laptop takes the stick, sees the find at once, and forwards the stick at its next sync.
+    let imported = laptop.import_bundle(&std::fs::read(&stick).unwrap()).unwrap();
+    assert!(imported.carried);
+    assert!(laptop.get(find).is_ok());
+    let again = laptop.import_bundle(&std::fs::read(&stick).unwrap()).unwrap();
+    assert!(!again.carried, "the same stick is kept once");
+    let logged = server.logged();
+    let forwarded = laptop.forward_carried_bundles().unwrap();
+    assert_eq!(
+        (forwarded.bundles, forwarded.accepted, forwarded.refused),
+        (1, 1, 1),
+        "{forwarded:?}"
+    );
+    assert_eq!(
+        server.logged(),
+        logged + 1,
+        "the find, and not the task a deminer may not create"
+    );
+    let carried = laptop.carried_bundles().unwrap();
+    assert!(carried.len() == 1 && carried[0].forwarded_at.is_some(), "{carried:?}");
+    // Forwarded once: the next sync sends it no more.
+    assert_eq!(laptop.forward_carried_bundles().unwrap().bundles, 0);
+    laptop.sync(|_| {}).unwrap();
+    assert_eq!(server.logged(), logged + 1);
+
+    // The server took the find as the deminer's push, not the laptop's.
+    server.stop();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let storage = store_sqlite::SqliteStorage::open(&server.data_dir).unwrap();
+    let pushers = runtime.block_on(storage.change_pushers(find)).unwrap();
+    assert!(!pushers.is_empty() && pushers.iter().all(|(_, by)| *by == tablet_id && *by != laptop_id));
+    drop(storage);
+    let quarantine = server.ok(&["quarantine", "list"]);
+    assert!(
+        quarantine.contains(&tablet_id.to_string()) && quarantine.contains(&task_of_its_own.to_string()),
+        "{quarantine}"
+    );
+    server.serve();
+    // Junk posted as a bundle is refused, naming why; without a device's token, nothing is read.
+    let error = sync_http::HttpTransport::new(&url, &laptop_token)
+        .forward_bundle(b"junk")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("400") && error.contains("not a fieldsync bundle"),
+        "{error}"
+    );
+    let error = sync_http::HttpTransport::new(&url, "fst1_nobody")
+        .forward_bundle(&std::fs::read(&stick).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("401"), "{error}");
+
+    // The tablet's own next sync pushes nothing the server holds again, and hears of its refused task.
+    let report = tablet.sync(|_| {}).unwrap();
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(server.logged(), logged + 1);
+    assert!(tablet.outbox().unwrap().iter().all(|c| c.record_id == task_of_its_own));
+}

@@ -8,9 +8,9 @@
 mod common;
 
 use client_core::{ListFilter, Reached, Store};
-use common::{DAY, Server, create, day_of_work_for, device, path};
+use common::{Server, day_of_work_for, device, find_in, path};
 use domain::RecordType;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -64,21 +64,6 @@ fn review_of(store: &Store, id: Uuid) -> String {
 fn changes_in(out: &str) -> u64 {
     let at = out.find(" changes").unwrap();
     out[..at].rsplit(' ').next().unwrap().parse().unwrap()
-}
-
-/// A deminer's find in the supervisor's task and worked area.
-fn find_in(store: &mut Store, task: Uuid, area: Uuid, label: &str) -> Uuid {
-    create(
-        store,
-        json!({
-            "type": "find", "id": Uuid::now_v7(), "label": label, "date_of_information": DAY, "task": task,
-            "worked_area": area,
-            "location": {"lat": 40.5001, "lon": 47.5001, "method": "handheld_gnss", "accuracy_m": 2.0},
-            "found_at": "2026-11-20T10:40:00Z", "found_by": "R. Mammadov", "detection": "detector",
-            "category": "uxo", "model": "MORTAR-82MM", "quantity": 1, "depth_cm": 15, "condition": "corroded",
-            "fuzed": "unknown", "armed": "unknown", "booby_trapped": "no", "disposal": "pending"
-        }),
-    )
 }
 
 /// A camp's three tablets: a supervisor and two deminers of `team`, enrolled at `camp` and synced once.

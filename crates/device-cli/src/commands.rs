@@ -243,7 +243,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             if cli.json {
                 outln!(
                     "{}",
-                    json!({"from": imported.source, "new_changes": report.new_changes, "records_changed": report.records_changed, "incomplete": report.incomplete})
+                    json!({"from": imported.source, "new_changes": report.new_changes, "records_changed": report.records_changed, "incomplete": report.incomplete, "forwarded_at_next_sync": imported.carried})
                 );
             } else {
                 let from = match imported.source.name.as_str() {
@@ -257,6 +257,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 );
                 for (id, why) in &report.incomplete {
                     outln!("  not shown yet: {id}: {why}");
+                }
+                if imported.carried {
+                    outln!("kept to forward to the server at the next sync, as {from}'s work");
                 }
             }
         }
@@ -326,6 +329,19 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
 
 fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
     let quiet = cli.json;
+    // Other devices' bundles this one carries go first, as theirs (client-core carried.rs).
+    let forwarded = store.forward_carried_bundles()?;
+    if !quiet && forwarded.bundles + forwarded.refused_whole.len() > 0 {
+        outln!(
+            "forwarded {} bundle(s) of other devices: {} change(s) accepted, {} record(s) refused (their devices hear why)",
+            forwarded.bundles,
+            forwarded.accepted,
+            forwarded.refused
+        );
+        for why in &forwarded.refused_whole {
+            outln!("bundle refused whole by the server, not sent again: {why}");
+        }
+    }
     let report = store.sync(|p| {
         if !quiet && (p.more || p.requests > 1) {
             eprintln!(

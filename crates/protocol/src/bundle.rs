@@ -95,6 +95,18 @@ pub struct Contents {
     pub changes: Vec<ByteBuf>,
 }
 
+/// The server's answer to a forwarded bundle (`POST /v1/bundles`): whose push it was taken as and what became of
+/// it. Refusals are kept in the server's quarantine and told to the device that made the change at its next sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleReceipt {
+    /// The device whose credential sealed the bundle.
+    pub device: Uuid,
+    pub device_name: String,
+    /// Changes the server holds now, new or held already.
+    pub accepted: u64,
+    pub rejected: Vec<crate::Rejection>,
+}
+
 /// The seal of a bundle no key sealed.
 pub const UNSEALED: [u8; 32] = [0; 32];
 
@@ -115,6 +127,12 @@ impl Opened {
     /// Whether any key sealed it (the first format, and bundles written by a server, are unsealed).
     pub fn is_sealed(&self) -> bool {
         self.seal != UNSEALED
+    }
+
+    /// The bundle's checksum (the 32 bytes after the magic), which names the file: two files with the same
+    /// checksum hold the same bundle.
+    pub fn checksum(&self) -> [u8; 32] {
+        checksum(&self.seal, &self.digest)
     }
 
     /// Whether `key` sealed it.

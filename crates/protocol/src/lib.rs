@@ -26,6 +26,10 @@ pub const MEDIA_TYPE: &str = "application/vnd.fieldsync.v1+cbor-zstd";
 
 /// The path of the sync endpoint.
 pub const SYNC_PATH: &str = "/v1/sync";
+/// Where a device forwards a bundle another device wrote, which it carried (docs/protocol.md, "Bundles").
+pub const BUNDLE_PATH: &str = "/v1/bundles";
+/// The content type of a bundle file in a request body.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.fieldsync.bundle";
 
 /// Limits both sides enforce; the server's are authoritative and announced in docs/protocol.md.
 pub mod limits {

@@ -110,7 +110,8 @@ pub async fn import<S: SyncStore>(
         written_at: bundle.header.written_at,
         records,
         changes,
-        // Only this import appends while it runs (the data directory is locked to it: fieldsync-server).
+        // Exact when only this import appends while it runs (`fieldsync-server import-bundle`, which holds the data
+        // directory's lock); a bundle forwarded to a serving server counts what others appended meanwhile too.
         new_changes: after - before,
         pushed,
     })

@@ -84,17 +84,30 @@ impl HttpTransport {
     /// One exchange: the request, and the server's answer; a non-200 answer is an error with its code and message.
     pub fn send(&self, request: &SyncRequest) -> Result<SyncResponse, TransportError> {
         let body = protocol::encode(request).map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let bytes = self.post(&self.endpoint, protocol::MEDIA_TYPE, &body)?;
+        protocol::decode(&bytes).map_err(|e| TransportError::Protocol(e.to_string()))
+    }
+
+    /// Forwards a bundle file another device wrote (`POST /v1/bundles`); the server's receipt.
+    pub fn forward_bundle(&self, bundle: &[u8]) -> Result<protocol::bundle::BundleReceipt, TransportError> {
+        let url = self.endpoint.replace(protocol::SYNC_PATH, protocol::BUNDLE_PATH);
+        let bytes = self.post(&url, protocol::BUNDLE_MEDIA_TYPE, bundle)?;
+        protocol::decode(&bytes).map_err(|e| TransportError::Protocol(e.to_string()))
+    }
+
+    /// One POST of `body` to `url`; the answer's body, or the server's error.
+    fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         let network = |reason: String| TransportError::Network {
-            url: self.endpoint.clone(),
+            url: url.to_string(),
             reason,
         };
         self.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut response = self
             .agent
-            .post(&self.endpoint)
+            .post(url)
             .header("Authorization", &format!("Bearer {}", self.token))
-            .header("Content-Type", protocol::MEDIA_TYPE)
-            .send(&body[..])
+            .header("Content-Type", content_type)
+            .send(body)
             .map_err(|e| network(e.to_string()))?;
         let status = response.status().as_u16();
         let bytes = response
@@ -116,7 +129,7 @@ impl HttpTransport {
                 message: error.message,
             });
         }
-        protocol::decode(&bytes).map_err(|e| TransportError::Protocol(e.to_string()))
+        Ok(bytes)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, shared state, the mapping of error codes to statuses, and `run` with graceful
 //! shutdown. Handlers are thin: they read the request, call sync_core or hq, and write the answer.
 
+mod bundles;
 mod dashboard;
 mod hq;
 mod sync;
@@ -45,6 +46,7 @@ pub fn router<S: Backend>(app: Arc<App<S>>) -> Router {
     Router::new()
         .route("/health", get(sync::health::<S>))
         .route(protocol::SYNC_PATH, post(sync::sync::<S>))
+        .route(protocol::BUNDLE_PATH, post(bundles::forward::<S>))
         .route("/v1/hq/statistics", get(hq::statistics::<S>))
         .route("/v1/hq/totals", get(hq::totals::<S>))
         .route("/v1/hq/export", get(hq::export::<S>))

@@ -191,6 +191,21 @@ pub fn day_of_work_for(store: &mut Store, label: &str, team: &str) -> Uuid {
     task
 }
 
+/// A deminer's find in the supervisor's task and worked area.
+pub fn find_in(store: &mut Store, task: Uuid, area: Uuid, label: &str) -> Uuid {
+    create(
+        store,
+        json!({
+            "type": "find", "id": Uuid::now_v7(), "label": label, "date_of_information": DAY, "task": task,
+            "worked_area": area,
+            "location": {"lat": 40.5001, "lon": 47.5001, "method": "handheld_gnss", "accuracy_m": 2.0},
+            "found_at": "2026-11-20T10:40:00Z", "found_by": "R. Mammadov", "detection": "detector",
+            "category": "uxo", "model": "MORTAR-82MM", "quantity": 1, "depth_cm": 15, "condition": "corroded",
+            "fuzed": "unknown", "armed": "unknown", "booby_trapped": "no", "disposal": "pending"
+        }),
+    )
+}
+
 pub fn records(store: &Store) -> BTreeSet<Uuid> {
     store
         .list(&ListFilter::default())
