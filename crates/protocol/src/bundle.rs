@@ -220,6 +220,12 @@ impl Bundle {
 /// Reads a bundle file, this format or the first (JSON, written by `fieldsync export-changes`), and checks it
 /// whole before anything in it is used.
 pub fn read(bytes: &[u8]) -> Result<Opened, BundleError> {
+    read_within(bytes, MAX_BUNDLE_BYTES)
+}
+
+/// [`read`], decompressing no more than `max` bytes: a bundle that arrives over the network (`POST /v1/bundles`)
+/// is held to a sync message's limit, since anyone can make a checksum that matches a zstd bomb.
+pub fn read_within(bytes: &[u8], max: usize) -> Result<Opened, BundleError> {
     if bytes.first() == Some(&b'{') {
         return Ok(Opened {
             bundle: read_first_format(bytes)?,
@@ -248,23 +254,23 @@ pub fn read(bytes: &[u8]) -> Result<Opened, BundleError> {
     if checksum(&seal, &digest) != written {
         return Err(BundleError::Damaged);
     }
-    let bundle: Bundle = decode_payload(payload)?;
+    let bundle: Bundle = decode_payload(payload, max)?;
     check_contents(&bundle)?;
     Ok(Opened { bundle, seal, digest })
 }
 
-/// The compressed CBOR after the checksum, decompressed no further than [`MAX_BUNDLE_BYTES`].
-fn decode_payload(payload: &[u8]) -> Result<Bundle, BundleError> {
+/// The compressed CBOR after the checksum, decompressed no further than `max` bytes.
+fn decode_payload(payload: &[u8], max: usize) -> Result<Bundle, BundleError> {
     let unreadable = |e: &dyn std::fmt::Display| BundleError::Unreadable(e.to_string());
     let decoder = zstd::stream::read::Decoder::new(payload).map_err(|e| unreadable(&e))?;
     let mut cbor = Vec::new();
     decoder
-        .take(MAX_BUNDLE_BYTES as u64 + 1)
+        .take(max as u64 + 1)
         .read_to_end(&mut cbor)
         .map_err(|e| unreadable(&e))?;
-    if cbor.len() > MAX_BUNDLE_BYTES {
+    if cbor.len() > max {
         return Err(BundleError::Unreadable(format!(
-            "it holds more than {MAX_BUNDLE_BYTES} bytes once decompressed"
+            "it holds more than {max} bytes once decompressed"
         )));
     }
     ciborium::from_reader(cbor.as_slice()).map_err(|e| unreadable(&e))
@@ -460,6 +466,16 @@ mod tests {
 
     /// A writer whose header and contents disagree (a bug, or a header edited by hand and the checksum made
     /// again) is caught by the per-change check.
+    #[test]
+    fn a_bundle_larger_than_allowed_once_decompressed_is_refused_before_it_is_decoded() {
+        let bytes = bundle().to_bytes(None).unwrap();
+        assert!(read_within(&bytes, 1 << 20).is_ok());
+        match read_within(&bytes, 64) {
+            Err(BundleError::Unreadable(why)) => assert!(why.contains("more than 64 bytes"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
     #[test]
     fn a_header_that_does_not_list_what_is_inside_is_refused() {
         let mut bundle = bundle();

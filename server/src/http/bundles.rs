@@ -31,7 +31,8 @@ async fn import<S: Backend>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
         }
         e => Refusal::new(ErrorCode::Forbidden, e.to_string()),
     };
-    let opened = protocol::bundle::read(body).map_err(|e| refused(e.into()))?;
+    let opened =
+        protocol::bundle::read_within(body, protocol::limits::MAX_MESSAGE_BYTES).map_err(|e| refused(e.into()))?;
     if matches!(opened.bundle.header.covers, Covers::Relayed { .. }) {
         let message = "a camp's bundle for upstream is imported at HQ with `fieldsync-server import-bundle`, not \
                        forwarded by a device; nothing of it was stored";
