@@ -30,16 +30,7 @@ fn a_tablets_day_on_a_usb_stick_goes_through_ingress_once_and_reaches_hq() {
     let made = records(&tablet);
     // A deminer's store that claims to be a supervisor's, as an attacker with a deminer's token would make it:
     // its own store lets it write a task; the server decides by the credential that sealed the bundle.
-    let mut profile = deminer.enrolled().unwrap().unwrap();
-    profile.role = domain::Role::Supervisor;
-    deminer
-        .set_enrolled(&protocol::DeviceProfile {
-            id: profile.id,
-            name: profile.name.clone(),
-            role: profile.role,
-            teams: profile.teams.iter().cloned().collect(),
-        })
-        .unwrap();
+    common::claim_role(&deminer, domain::Role::Supervisor);
     let forged_task = create(
         &mut deminer,
         json!({
@@ -194,16 +185,7 @@ fn a_tablets_stick_imported_on_a_laptop_reaches_the_server_at_the_laptops_next_s
 
     // In the field, out of reach: the deminer records a find, and, with a store made to claim a supervisor's role,
     // a task, which a deminer may not create: the supervisor's laptop that carries the stick lends it no role.
-    let mut profile = tablet.enrolled().unwrap().unwrap();
-    profile.role = domain::Role::Supervisor;
-    tablet
-        .set_enrolled(&protocol::DeviceProfile {
-            id: profile.id,
-            name: profile.name.clone(),
-            role: profile.role,
-            teams: profile.teams.iter().cloned().collect(),
-        })
-        .unwrap();
+    common::claim_role(&tablet, domain::Role::Supervisor);
     let area = laptop
         .list(&client_core::ListFilter {
             record_type: Some(domain::RecordType::WorkedArea),

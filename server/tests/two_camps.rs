@@ -70,17 +70,13 @@ fn changes_in(out: &str) -> u64 {
 fn tablets(dir: &Path, camp: &Server, url: &str, team: &str, prefix: &str) -> [Store; 3] {
     [("sup", "supervisor"), ("dem1", "deminer"), ("dem2", "deminer")].map(|(name, role)| {
         let name = format!("{prefix}-{name}");
-        let (_, token) = if role == "supervisor" {
-            // The camp's supervisor also leads Team 9, which HQ did not give the camp's relay.
-            let out = camp.ok(&[
-                "device", "add", "--name", &name, "--team", team, "--team", "Team 9", "--role", role, "--no-qr",
-            ]);
-            let id: Uuid = out.split(['(', ')']).nth(1).unwrap().parse().unwrap();
-            let token = out.lines().skip_while(|l| !l.starts_with("token")).nth(1).unwrap();
-            (id, token.trim().to_string())
+        // The camp's supervisor also leads Team 9, which HQ did not give the camp's relay.
+        let teams: &[&str] = if role == "supervisor" {
+            &[team, "Team 9"]
         } else {
-            camp.enrol_for(&name, role, team)
+            &[team]
         };
+        let (_, token) = camp.enrol_with(&name, role, teams);
         let mut store = device(&dir.join(format!("{name}.db")), &name);
         store.enroll(url, &token).unwrap();
         store.sync(|_| {}).unwrap();

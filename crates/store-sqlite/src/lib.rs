@@ -11,6 +11,7 @@ mod map;
 mod migrate;
 mod pull;
 mod read_model;
+mod relay;
 mod rows;
 mod statistics;
 mod sync_store;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::SqliteStorage;
 use crate::append::{append_ingest, append_quarantined};
 use crate::pull::{HEADS_TEAMS, entries, first_changes, granted, last_seq, snapshots};
+use crate::relay;
 
 impl SyncStore for SqliteStorage {
     fn server_id(&self) -> Uuid {
@@ -108,143 +109,27 @@ impl SyncStore for SqliteStorage {
     }
 
     async fn vouch(&self, vouched: Vouched) -> Result<Vouching, StorageError> {
-        self.write(move |tx| {
-            let Vouched { device, carrier } = &vouched;
-            let id = device.id.to_string();
-            let known: Option<Option<String>> = tx
-                .prepare_cached("SELECT carrier FROM devices WHERE device_id = ?1")?
-                .query_row([&id], |r| r.get(0))
-                .optional()?;
-            match known {
-                Some(None) => return Ok(Vouching::EnrolledHere),
-                Some(Some(other)) if other != carrier.to_string() => {
-                    return Ok(Vouching::CarriedBy(parse_uuid(&other, "device carrier")?));
-                }
-                Some(Some(_)) => {
-                    tx.prepare_cached(
-                        "UPDATE devices SET name = ?2, teams = ?3, role = ?4, revoked_at = ?5 WHERE device_id = ?1",
-                    )?
-                    .execute(params![
-                        id,
-                        device.name,
-                        json_text(&device.teams)?,
-                        device.role.as_str(),
-                        device.revoked_at.as_ref().map(time_text),
-                    ])?;
-                }
-                None => {
-                    // No token hashes to a random value: a vouched device can never authenticate here.
-                    let unusable: [u8; 32] = Sha256::digest(Uuid::new_v4().as_bytes()).into();
-                    tx.execute(
-                        "INSERT INTO devices (device_id, name, teams, role, token_hash, created_at, revoked_at, carrier) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![
-                            id,
-                            device.name,
-                            json_text(&device.teams)?,
-                            device.role.as_str(),
-                            &unusable[..],
-                            time_text(&device.created_at),
-                            device.revoked_at.as_ref().map(time_text),
-                            carrier.to_string(),
-                        ],
-                    )?;
-                }
-            }
-            Ok(Vouching::Recorded)
-        })
-        .await
+        self.write(move |tx| relay::vouch(tx, &vouched)).await
     }
 
     async fn carriers(&self) -> Result<Vec<(Uuid, Uuid)>, StorageError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT device_id, carrier FROM devices WHERE carrier IS NOT NULL ORDER BY device_id",
-            )?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(device, carrier)| {
-                    Ok((
-                        parse_uuid(&device, "device id")?,
-                        parse_uuid(&carrier, "device carrier")?,
-                    ))
-                })
-                .collect()
-        })
-        .await
+        self.read(relay::carriers).await
     }
 
     async fn forwardable_count(&self, after: u64) -> Result<u64, StorageError> {
-        self.read(move |tx| {
-            let count: i64 = tx
-                .prepare_cached(
-                    "SELECT count(*) FROM log l JOIN devices d ON d.device_id = l.device_id \
-                     WHERE l.seq > ?1 AND l.kind = 'change' AND d.carrier IS NULL",
-                )?
-                .query_row([i64::try_from(after).unwrap_or(i64::MAX)], |r| r.get(0))?;
-            Ok(u64::try_from(count).unwrap_or(0))
-        })
-        .await
+        self.read(move |tx| relay::forwardable_count(tx, after)).await
     }
 
     async fn forwardable(&self, after: u64, limit: u32) -> Result<Vec<Forwardable>, StorageError> {
-        self.read(move |tx| {
-            // Walks the log from `after` by its primary key; the devices are few and looked up by theirs.
-            let mut stmt = tx.prepare_cached(
-                "SELECT l.seq, l.record_id, l.device_id, l.bytes FROM log l \
-                 JOIN devices d ON d.device_id = l.device_id \
-                 WHERE l.seq > ?1 AND l.kind = 'change' AND d.carrier IS NULL ORDER BY l.seq LIMIT ?2",
-            )?;
-            let rows = stmt
-                .query_map(params![i64::try_from(after).unwrap_or(i64::MAX), limit], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(seq, record, device, bytes)| {
-                    Ok(Forwardable {
-                        seq: u64::try_from(seq).unwrap_or(0),
-                        record_id: parse_uuid(&record, "log record id")?,
-                        device_id: parse_uuid(&device, "log device id")?,
-                        bytes,
-                    })
-                })
-                .collect()
-        })
-        .await
+        self.read(move |tx| relay::forwardable(tx, after, limit)).await
     }
 
     async fn upstream_state(&self) -> Result<UpstreamState, StorageError> {
-        self.read(|tx| {
-            let text: Option<String> = tx
-                .prepare_cached("SELECT value FROM meta WHERE key = 'upstream'")?
-                .query_row([], |r| r.get(0))
-                .optional()?;
-            match text {
-                None => Ok(UpstreamState::default()),
-                Some(text) => Ok(parse_json(&text, "upstream state")?),
-            }
-        })
-        .await
+        self.read(relay::upstream_state).await
     }
 
     async fn set_upstream_state(&self, state: UpstreamState) -> Result<(), StorageError> {
-        self.write(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('upstream', ?1) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute([json_text(&state)?])?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| relay::set_upstream_state(tx, &state)).await
     }
 
     async fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StorageError> {
@@ -422,58 +307,26 @@ impl SyncStore for SqliteStorage {
     }
 
     async fn refused_upstream(&self, device: Uuid, cursor: u64, limit: u32) -> Result<Vec<Quarantined>, StorageError> {
-        self.read(move |tx| {
-            quarantine_rows(
-                tx,
-                "device_id = ?1 AND code LIKE 'upstream%' AND (told_cursor IS NULL OR told_cursor > ?2) \
-                 ORDER BY id LIMIT ?3",
-                rusqlite::params![device.to_string(), cursor as i64, limit],
-            )
-        })
-        .await
+        self.read(move |tx| relay::refused_upstream(tx, device, cursor, limit))
+            .await
     }
 
     async fn refused_carried(&self, relay: Uuid, cursor: u64, limit: u32) -> Result<Vec<Quarantined>, StorageError> {
-        self.read(move |tx| {
-            quarantine_rows(
-                tx,
-                "device_id IN (SELECT device_id FROM devices WHERE carrier = ?1) \
-                 AND (told_cursor IS NULL OR told_cursor > ?2) ORDER BY id LIMIT ?3",
-                rusqlite::params![relay.to_string(), cursor as i64, limit],
-            )
-        })
-        .await
+        self.read(move |tx| relay::refused_carried(tx, relay, cursor, limit))
+            .await
     }
 
     async fn bundled_through(&self, relay: Uuid) -> Result<u64, StorageError> {
-        self.read(move |tx| {
-            let seq: Option<Option<i64>> = tx
-                .prepare_cached("SELECT bundled_through FROM devices WHERE device_id = ?1")?
-                .query_row([relay.to_string()], |r| r.get(0))
-                .optional()?;
-            Ok(seq.flatten().map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
-        })
-        .await
+        self.read(move |tx| relay::bundled_through(tx, relay)).await
     }
 
     async fn set_bundled_through(&self, relay: Uuid, through: u64) -> Result<(), StorageError> {
-        self.write(move |tx| {
-            tx.prepare_cached("UPDATE devices SET bundled_through = ?2 WHERE device_id = ?1")?
-                .execute(rusqlite::params![relay.to_string(), through as i64])?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| relay::set_bundled_through(tx, relay, through))
+            .await
     }
 
     async fn told(&self, ids: Vec<i64>, cursor: u64) -> Result<(), StorageError> {
-        self.write(move |tx| {
-            let mut stmt = tx.prepare_cached("UPDATE quarantine SET told_cursor = ?2 WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute(rusqlite::params![id, cursor as i64])?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |tx| relay::told(tx, ids, cursor)).await
     }
 
     async fn entries(
@@ -594,7 +447,7 @@ fn teams_json(visibility: &Visibility) -> Result<Option<String>, StorageError> {
 }
 
 /// The quarantined changes that `filter` (a WHERE clause and its order) selects.
-fn quarantine_rows(
+pub(crate) fn quarantine_rows(
     tx: &rusqlite::Transaction<'_>,
     filter: &str,
     params: impl rusqlite::Params,

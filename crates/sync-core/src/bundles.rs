@@ -94,14 +94,7 @@ pub async fn import<S: SyncStore>(
     let device = writer(&server.store, &opened).await?;
     let bundle = opened.bundle;
     let (records, changes) = (bundle.documents.len(), bundle.change_count());
-    let push: Vec<PushedChanges> = bundle
-        .documents
-        .into_iter()
-        .map(|d| PushedChanges {
-            record_id: Some(d.record_id),
-            changes: d.changes,
-        })
-        .collect();
+    let push = as_push(bundle.documents);
     let before = server.store.last_seq().await?;
     let pushed = server.push(&device, push, now).await.map_err(ImportError::Refused)?;
     let after = server.store.last_seq().await?;
@@ -144,8 +137,7 @@ async fn writer<S: SyncStore>(store: &S, opened: &bundle::Opened) -> Result<Devi
         });
     }
     let keys = store.device_keys().await?;
-    let sealer = keys.iter().find(|(_, key)| opened.sealed_by(key)).map(|(id, _)| *id);
-    match sealer.and_then(|id| devices.into_iter().find(|d| d.id == id)) {
+    match sealed_by_enrolled(opened, &keys, devices) {
         Some(device) if device.id == source.id || !keys.iter().any(|(id, _)| *id == source.id) => Ok(device),
         Some(device) => Err(ImportError::NotSealedBySource {
             id: source.id,
@@ -154,6 +146,27 @@ async fn writer<S: SyncStore>(store: &S, opened: &bundle::Opened) -> Result<Devi
         }),
         None => Err(ImportError::UnknownDevice { id: source.id, name }),
     }
+}
+
+/// The enrolled, unrevoked device among `devices` whose key (of `keys`, SyncStore::device_keys) sealed the bundle.
+pub(crate) fn sealed_by_enrolled(
+    opened: &bundle::Opened,
+    keys: &[(Uuid, [u8; 32])],
+    devices: Vec<Device>,
+) -> Option<Device> {
+    let sealer = keys.iter().find(|(_, key)| opened.sealed_by(key)).map(|(id, _)| *id)?;
+    devices.into_iter().find(|d| d.id == sealer)
+}
+
+/// A bundle's documents as a push, each entry naming its record (a bundle lists every record it holds).
+pub(crate) fn as_push(documents: Vec<DocumentChanges>) -> Vec<PushedChanges> {
+    documents
+        .into_iter()
+        .map(|d| PushedChanges {
+            record_id: Some(d.record_id),
+            changes: d.changes,
+        })
+        .collect()
 }
 
 /// A bundle of everything `device` may see in this server's log after position `after`: what its next sync

@@ -151,14 +151,7 @@ pub async fn import_relayed<S: SyncStore>(
     }
     let bundle = opened.bundle;
     let (records, changes) = (bundle.documents.len(), bundle.change_count());
-    let push: Vec<PushedChanges> = bundle
-        .documents
-        .into_iter()
-        .map(|d| PushedChanges {
-            record_id: Some(d.record_id),
-            changes: d.changes,
-        })
-        .collect();
+    let push = crate::bundles::as_push(bundle.documents);
     let before = store.last_seq().await?;
     let mut pushed = Pushed::default();
     for (pusher, push) in crate::vouching::runs(store, &relay, &runs, push, now)
@@ -241,12 +234,8 @@ async fn sealer<S: SyncStore>(store: &S, opened: &bundle::Opened) -> Result<Devi
         return Err(ImportError::Unsealed { id: source.id, name });
     }
     let keys = store.device_keys().await?;
-    let sealer = keys.iter().find(|(_, key)| opened.sealed_by(key)).map(|(id, _)| *id);
-    let devices = store.devices().await?;
-    match sealer.and_then(|id| devices.into_iter().find(|d| d.id == id)) {
-        Some(device) => Ok(device),
-        None => Err(ImportError::UnknownDevice { id: source.id, name }),
-    }
+    crate::bundles::sealed_by_enrolled(opened, &keys, store.devices().await?)
+        .ok_or(ImportError::UnknownDevice { id: source.id, name })
 }
 
 /// What a bundle from upstream did at the camp.

@@ -108,9 +108,16 @@ impl Server {
 
     /// `device add` for one team.
     pub fn enrol_for(&self, name: &str, role: &str, team: &str) -> (Uuid, String) {
-        let out = self.ok(&[
-            "device", "add", "--name", name, "--team", team, "--role", role, "--no-qr",
-        ]);
+        self.enrol_with(name, role, &[team])
+    }
+
+    /// `device add` for these teams.
+    pub fn enrol_with(&self, name: &str, role: &str, teams: &[&str]) -> (Uuid, String) {
+        let mut args = vec!["device", "add", "--name", name, "--role", role, "--no-qr"];
+        for team in teams {
+            args.extend(["--team", team]);
+        }
+        let out = self.ok(&args);
         let id = out.split(['(', ')']).nth(1).unwrap().parse().unwrap();
         let token = out.lines().skip_while(|l| !l.starts_with("token")).nth(1).unwrap();
         (id, token.trim().to_string())
@@ -204,6 +211,20 @@ pub fn find_in(store: &mut Store, task: Uuid, area: Uuid, label: &str) -> Uuid {
             "fuzed": "unknown", "armed": "unknown", "booby_trapped": "no", "disposal": "pending"
         }),
     )
+}
+
+/// Makes a device's store claim `role`, as an attacker holding that device's token would: the store then lets it
+/// make what the role allows, and only the server's judgement stands in the way.
+pub fn claim_role(store: &Store, role: domain::Role) {
+    let enrolled = store.enrolled().unwrap().unwrap();
+    store
+        .set_enrolled(&protocol::DeviceProfile {
+            id: enrolled.id,
+            name: enrolled.name.clone(),
+            role,
+            teams: enrolled.teams.iter().cloned().collect(),
+        })
+        .unwrap();
 }
 
 pub fn records(store: &Store) -> BTreeSet<Uuid> {
