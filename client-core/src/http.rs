@@ -3,7 +3,7 @@
 use crate::carried::Forwarded;
 use crate::store::Store;
 use crate::sync::{SyncError, SyncProgress, SyncReport};
-use sync_http::{HttpTransport, TransportError};
+use sync_http::TransportError;
 
 impl From<TransportError> for SyncError {
     fn from(e: TransportError) -> SyncError {
@@ -11,6 +11,9 @@ impl From<TransportError> for SyncError {
             TransportError::Network { url, reason } => SyncError::Network { url, reason },
             TransportError::Server { status, code, message } => SyncError::Server { status, code, message },
             TransportError::Protocol(message) => SyncError::Protocol(message),
+            e @ (TransportError::Untrusted { .. } | TransportError::PlainHttp { .. }) => {
+                SyncError::Insecure(e.to_string())
+            }
         }
     }
 }
@@ -19,16 +22,14 @@ impl Store {
     /// Syncs with the enrolled server over HTTP, after forwarding the bundles of other devices this one carries
     /// (crate::carried).
     pub fn sync(&mut self, progress: impl FnMut(SyncProgress)) -> Result<SyncReport, SyncError> {
-        let (url, token) = self.enrollment()?.ok_or(SyncError::NotEnrolled)?;
-        let transport = HttpTransport::new(&url, &token);
+        let transport = self.transport()?;
         self.forward_carried(|bundle| Ok(transport.forward_bundle(bundle)?))?;
         self.sync_with(|request| transport.send(request), progress)
     }
 
     /// Forwards to the enrolled server the bundles of other devices this one carries, without syncing.
     pub fn forward_carried_bundles(&mut self) -> Result<Forwarded, SyncError> {
-        let (url, token) = self.enrollment()?.ok_or(SyncError::NotEnrolled)?;
-        let transport = HttpTransport::new(&url, &token);
+        let transport = self.transport()?;
         self.forward_carried(|bundle| Ok(transport.forward_bundle(bundle)?))
     }
 }

@@ -154,6 +154,13 @@ impl Store {
         Ok(())
     }
 
+    pub(crate) fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([key])?;
+        Ok(())
+    }
+
     pub(crate) fn now(&self) -> DateTime<Utc> {
         (self.clock)()
     }

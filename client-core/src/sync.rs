@@ -30,6 +30,10 @@ pub enum SyncError {
     },
     #[error("the server's answer is not a fieldsync message: {0}")]
     Protocol(String),
+    /// The connection would not have been secure (a certificate not the pinned authority's, or plain HTTP
+    /// beyond the loopback): nothing was sent.
+    #[error("{0}. Your changes stay on this device")]
+    Insecure(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,46 +78,16 @@ pub struct Pushed {
     hashes: Vec<String>,
 }
 
-const SERVER_URL: &str = "server_url";
-const TOKEN: &str = "device_token";
 const SERVER_ID: &str = "server_id";
 const CURSOR: &str = "cursor";
 const CURSOR_CHECK: &str = "cursor_check";
 const LAST_SYNC: &str = "last_sync";
 /// The server's `relayed_through`; absent when the server is the top of the chain (crate::receipts).
 pub(crate) const RELAYED_THROUGH: &str = "relayed_through";
+/// What a sync with one server keeps, which a new enrollment drops (and a failed one restores).
+pub(crate) const CONNECTION_SETTINGS: [&str; 3] = [SERVER_ID, CURSOR, CURSOR_CHECK];
 
 impl Store {
-    /// Records the server and this device's token. The token stays in the store file, like the data it guards.
-    pub fn enroll(&mut self, server_url: &str, token: &str) -> Result<(), StoreError> {
-        let url = server_url.trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(StoreError::BadEdit(format!(
-                "server address {server_url} must start with http:// or https://"
-            )));
-        }
-        if token.trim().is_empty() {
-            return Err(StoreError::BadEdit(
-                "the token is empty: copy it from `fieldsync-server device add`".into(),
-            ));
-        }
-        self.write(|| {
-            self.set_meta(SERVER_URL, url)?;
-            self.set_meta(TOKEN, token.trim())?;
-            // A new enrollment starts a new conversation: reconcile with (or pull from the start of) that server.
-            self.drop_cursor()?;
-            Ok(())
-        })
-    }
-
-    /// The server address and token, if enrolled.
-    pub fn enrollment(&self) -> Result<Option<(String, String)>, StoreError> {
-        Ok(match (self.meta(SERVER_URL)?, self.meta(TOKEN)?) {
-            (Some(url), Some(token)) => Some((url, token)),
-            _ => None,
-        })
-    }
-
     /// Syncs until the server has nothing more: push the outbox, pull pages, apply each page with its cursor
     /// (protocol::session decides the conversation; this store is its replica).
     pub fn sync_with<E: Into<SyncError>>(
@@ -214,12 +188,16 @@ impl Store {
     }
 
     /// Drops the cursor and the server id, so that the next request starts a new conversation (inside a write).
-    fn drop_cursor(&self) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
-            [SERVER_ID, CURSOR, CURSOR_CHECK],
-        )?;
+    pub(crate) fn drop_cursor(&self) -> Result<(), StoreError> {
+        for key in CONNECTION_SETTINGS {
+            self.delete_meta(key)?;
+        }
         Ok(())
+    }
+
+    /// Whether a page from the enrolled server was applied (it gave a cursor).
+    pub(crate) fn has_cursor(&self) -> Result<bool, StoreError> {
+        Ok(self.meta(CURSOR)?.is_some())
     }
 
     fn pushable(&self) -> Result<bool, StoreError> {
@@ -358,7 +336,7 @@ impl Store {
             }
         }
         Ok(SyncStatus {
-            server: self.meta(SERVER_URL)?,
+            server: self.meta(crate::enrollment::SERVER_URL)?,
             cursor: self.meta(CURSOR)?.and_then(|c| c.parse().ok()).unwrap_or(0),
             last_sync: self.meta(LAST_SYNC)?,
             unacknowledged,
@@ -377,11 +355,11 @@ fn pulled(pulled: &protocol::DocumentChanges) -> Incoming {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn hex_bytes(text: &str) -> Option<Vec<u8>> {
     text.len()
         .is_multiple_of(2)
         .then(|| {

@@ -1,5 +1,6 @@
 //! Server settings: flags first, then environment variables (clap reads both), then a TOML file, then defaults.
 
+use crate::tls::TlsSetting;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,28 @@ pub struct FileConfig {
     /// The server this one relays to (a base camp's HQ), and the relay's token there.
     pub upstream: Option<String>,
     pub upstream_token: Option<String>,
+    /// The fingerprint of upstream's certificate authority (HQ's `device add` prints it), pinned.
+    pub upstream_ca: Option<String>,
+    /// Relay to an upstream beyond the loopback over plain HTTP (the token and records cross in clear).
+    #[serde(default)]
+    pub upstream_insecure_http: bool,
+    /// `auto` or `off` (default: `auto` when listening beyond the loopback); or `tls_cert` and `tls_key`.
+    pub tls: Option<TlsMode>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// More names or addresses for the `--tls auto` certificate (a camp's DNS name).
+    #[serde(default)]
+    pub tls_names: Vec<String>,
+}
+
+/// `--tls`: the server's own certificate, or plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// A certificate authority made for this server on first start, and a server certificate it signs.
+    Auto,
+    /// Plain HTTP (on the loopback, or behind a proxy that speaks TLS).
+    Off,
 }
 
 impl FileConfig {
@@ -33,6 +56,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub upstream: Option<Upstream>,
+    pub tls: TlsSetting,
 }
 
 /// The server a base camp relays to (`serve --upstream URL --upstream-token TOKEN`).
@@ -40,6 +64,10 @@ pub struct Settings {
 pub struct Upstream {
     pub url: String,
     pub token: String,
+    /// The fingerprint of the authority upstream's certificate must chain to; None: the system's authorities.
+    pub ca_fingerprint: Option<String>,
+    /// Plain HTTP to an upstream beyond the loopback, allowed (`--upstream-insecure-http`).
+    pub insecure_http: bool,
 }
 
 /// Never the token: settings are logged.
@@ -58,6 +86,12 @@ pub struct Given {
     pub listen: Option<SocketAddr>,
     pub upstream: Option<String>,
     pub upstream_token: Option<String>,
+    pub upstream_ca: Option<String>,
+    pub upstream_insecure_http: bool,
+    pub tls: Option<TlsMode>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_names: Vec<String>,
 }
 
 impl Settings {
@@ -72,6 +106,13 @@ impl Settings {
             (Some(url), Some(token)) => Some(Upstream {
                 url: url.trim_end_matches('/').to_string(),
                 token: token.trim().to_string(),
+                ca_fingerprint: given
+                    .upstream_ca
+                    .or(file.upstream_ca)
+                    .map(|ca| protocol::enrollment::normalize_fingerprint(&ca))
+                    .transpose()
+                    .map_err(|why| anyhow::anyhow!("--upstream-ca: {why}"))?,
+                insecure_http: given.upstream_insecure_http || file.upstream_insecure_http,
             }),
             (Some(url), None) => anyhow::bail!(
                 "an upstream ({url}) needs the relay's token there: --upstream-token, FIELDSYNC_UPSTREAM_TOKEN or \
@@ -79,14 +120,57 @@ impl Settings {
             ),
             (None, Some(_)) => anyhow::bail!("an upstream token is given but no upstream: add --upstream URL"),
         };
+        let listen = given.listen.or(file.listen).unwrap_or(default_listen);
+        let data_dir = given
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let names = if given.tls_names.is_empty() {
+            file.tls_names
+        } else {
+            given.tls_names
+        };
+        let tls = match (
+            given.tls.or(file.tls),
+            given.tls_cert.or(file.tls_cert),
+            given.tls_key.or(file.tls_key),
+        ) {
+            (Some(TlsMode::Off), None, None) => TlsSetting::Off,
+            (Some(TlsMode::Auto), None, None) => TlsSetting::Auto { names },
+            // Beyond the loopback, tokens and records would cross the camp's Wi-Fi in clear. A data directory that
+            // has its own authority keeps TLS on: its devices were enrolled over https.
+            (None, None, None) if listen.ip().is_loopback() && !crate::tls::has_authority(&data_dir) => TlsSetting::Off,
+            (None, None, None) => TlsSetting::Auto { names },
+            (None, Some(cert), Some(key)) => TlsSetting::Files { cert, key },
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                anyhow::bail!("give either --tls auto|off or --tls-cert with --tls-key, not both")
+            }
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                anyhow::bail!("--tls-cert and --tls-key go together: the certificate chain and its private key")
+            }
+        };
         Ok(Settings {
-            data_dir: given
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            listen: given.listen.or(file.listen).unwrap_or(default_listen),
+            data_dir,
+            listen,
             upstream,
+            tls,
         })
+    }
+
+    /// The address devices reach this server at: `https://` when it speaks TLS, and, when it listens on every
+    /// interface, the first address of one that is not the loopback (what a tablet on the camp's Wi-Fi dials).
+    pub fn public_url(&self) -> String {
+        let scheme = if self.tls == TlsSetting::Off { "http" } else { "https" };
+        let mut address = self.listen;
+        if address.ip().is_unspecified() {
+            let outside = if_addrs::get_if_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|interface| interface.ip())
+                .find(|ip| !ip.is_loopback() && ip.is_ipv4());
+            address.set_ip(outside.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()));
+        }
+        format!("{scheme}://{address}")
     }
 }
 
@@ -107,6 +191,7 @@ mod tests {
                 data_dir: "/srv/fs".into(),
                 listen: "127.0.0.1:9000".parse().expect("addr"),
                 upstream: None,
+                tls: TlsSetting::Off,
             }
         );
         let given = Given {
@@ -123,6 +208,33 @@ mod tests {
             .expect_err("unknown key")
             .to_string();
         assert!(error.contains("not valid"), "{error}");
+    }
+
+    #[test]
+    fn tls_is_on_beyond_the_loopback_unless_turned_off() {
+        let at = |listen: &str| Given {
+            listen: Some(listen.parse().expect("addr")),
+            ..Given::default()
+        };
+        let loopback = Settings::resolve(at("127.0.0.1:7878"), None).expect("loopback");
+        assert_eq!(
+            (loopback.tls.clone(), loopback.public_url()),
+            (TlsSetting::Off, "http://127.0.0.1:7878".into())
+        );
+        let camp = Settings::resolve(at("192.168.8.10:7878"), None).expect("camp");
+        assert_eq!(camp.tls, TlsSetting::Auto { names: vec![] });
+        assert_eq!(camp.public_url(), "https://192.168.8.10:7878");
+        let off = Given {
+            tls: Some(TlsMode::Off),
+            ..at("192.168.8.10:7878")
+        };
+        assert_eq!(Settings::resolve(off, None).expect("off").tls, TlsSetting::Off);
+        let half = Given {
+            tls_cert: Some("chain.pem".into()),
+            ..at("192.168.8.10:7878")
+        };
+        let error = Settings::resolve(half, None).expect_err("no key").to_string();
+        assert!(error.contains("--tls-key"), "{error}");
     }
 
     #[test]

@@ -8,4 +8,6 @@ pub mod config;
 pub mod data_lock;
 pub mod enrollment;
 pub mod http;
+pub mod private_files;
 pub mod relay;
+pub mod tls;

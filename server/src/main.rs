@@ -59,9 +59,22 @@ enum Command {
         /// This server's token at upstream, where it is enrolled with `device add --role relay`.
         #[arg(long, env = "FIELDSYNC_UPSTREAM_TOKEN", hide_env_values = true)]
         upstream_token: Option<String>,
+        /// The fingerprint of upstream's certificate authority (sha256:…, as HQ's `device add` prints it): the
+        /// relay then trusts no other certificate there.
+        #[arg(long, env = "FIELDSYNC_UPSTREAM_CA")]
+        upstream_ca: Option<String>,
+        /// Relay to an upstream beyond the loopback over plain http: the relay's token and every record cross
+        /// the network in clear.
+        #[arg(long)]
+        upstream_insecure_http: bool,
         /// Seconds between relay rounds while the link is up (failures back off up to five minutes).
         #[arg(long, env = "FIELDSYNC_UPSTREAM_EVERY", default_value_t = 30)]
         upstream_every: u64,
+        #[command(flatten)]
+        tls: TlsFlags,
+        /// Most connections held at once; beyond it, a new connection closes the one quiet the longest.
+        #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = server::http::Limits::default().max_connections)]
+        max_connections: usize,
     },
     /// Where this server stands with its upstream: last contact, changes waiting, upstream's refusals.
     Status {
@@ -160,6 +173,24 @@ enum Command {
     },
 }
 
+/// How the server speaks TLS (docs/security.md). Default: `auto` when listening beyond the loopback, else off.
+#[derive(Debug, clap::Args)]
+struct TlsFlags {
+    /// `auto`: a certificate authority made for this server on first start (in <data-dir>/tls/; devices pin it
+    /// by the fingerprint `device add` prints) and a server certificate it signs; `off`: plain HTTP.
+    #[arg(long, env = "FIELDSYNC_TLS", value_enum)]
+    tls: Option<server::config::TlsMode>,
+    /// The operator's certificate chain (PEM, the authority devices pin last), instead of `--tls auto`.
+    #[arg(long, env = "FIELDSYNC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "FIELDSYNC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Another DNS name or address for the `--tls auto` certificate; repeat for several.
+    #[arg(long = "tls-name")]
+    tls_names: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
     /// Enrol a device; prints its token once (and as a QR code for a tablet's camera).
@@ -175,6 +206,9 @@ pub enum DeviceCommand {
         /// Do not print the QR code.
         #[arg(long)]
         no_qr: bool,
+        /// The address devices reach this server at (default: from the listen address in the config file).
+        #[arg(long)]
+        url: Option<String>,
     },
     List,
     /// Revoke a device: its token stops working at once.
@@ -196,18 +230,30 @@ async fn main() -> Result<()> {
         ..Default::default()
     };
     let mut every = 30;
+    let mut limits = server::http::Limits::default();
     if let Command::Serve {
         listen,
         upstream,
         upstream_token,
+        upstream_ca,
+        upstream_insecure_http,
         upstream_every,
+        tls,
+        max_connections,
         ..
     } = &cli.command
     {
+        given.upstream_ca = upstream_ca.clone();
+        given.upstream_insecure_http = *upstream_insecure_http;
         given.listen = *listen;
         given.upstream = upstream.clone();
         given.upstream_token = upstream_token.clone();
+        given.tls = tls.tls;
+        given.tls_cert = tls.tls_cert.clone();
+        given.tls_key = tls.tls_key.clone();
+        given.tls_names = tls.tls_names.clone();
         every = (*upstream_every).max(1);
+        limits.max_connections = (*max_connections).max(1);
     }
     let settings = Settings::resolve(given, cli.config.as_deref())?;
     let makes_data = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
@@ -231,10 +277,10 @@ async fn main() -> Result<()> {
         .map(|what| server::data_lock::DataLock::take(&settings.data_dir, what))
         .transpose()?;
     match cli.command {
-        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings, every).await,
-        Command::Serve { demo: true, .. } => commands::serve::serve_demo(storage, &settings).await,
+        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings, limits, every).await,
+        Command::Serve { demo: true, .. } => commands::serve::serve_demo(storage, &settings, limits).await,
         Command::Demo { scale, seed } => commands::demo::demo(storage, &settings, scale, seed).await,
-        Command::Device(command) => commands::device::device(storage, command).await,
+        Command::Device(command) => commands::device::device(storage, &settings, command).await,
         Command::Quarantine(QuarantineCommand::List) => commands::quarantine::quarantine(storage).await,
         Command::Export {
             format,

@@ -9,7 +9,7 @@ use crate::http::{App, Backend};
 use std::sync::Arc;
 use std::time::Duration;
 use sync_core::upstream::RelayReport;
-use sync_http::HttpTransport;
+use sync_http::{HttpTransport, Trust};
 
 const LONGEST_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -54,7 +54,8 @@ pub async fn run<S: Backend>(app: Arc<App<S>>, upstream: Upstream, every: Durati
 pub async fn round<S: Backend>(app: Arc<App<S>>, upstream: Upstream) -> Result<RelayReport, String> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let transport = HttpTransport::new(&upstream.url, &upstream.token);
+        let trust = trust(&upstream)?;
+        let transport = HttpTransport::with_trust(&upstream.url, &upstream.token, &trust, upstream.insecure_http);
         sync_core::upstream::relay(&app.sync, &handle, |request| transport.send(request), chrono::Utc::now).map_err(
             |e| match e {
                 protocol::session::SessionError::Replica(e) => e.to_string(),
@@ -64,6 +65,24 @@ pub async fn round<S: Backend>(app: Arc<App<S>>, upstream: Upstream) -> Result<R
     })
     .await
     .map_err(|e| format!("the relay round stopped: {e}"))?
+}
+
+/// The certificates the relay accepts from upstream: with a pinned authority, only those that chain to it (its
+/// certificate fetched once, and kept only if it has the fingerprint given).
+fn trust(upstream: &Upstream) -> Result<Trust, String> {
+    static AUTHORITY: std::sync::Mutex<Option<(String, Vec<u8>)>> = std::sync::Mutex::new(None);
+    let Some(fingerprint) = &upstream.ca_fingerprint else {
+        return Ok(Trust::System);
+    };
+    let mut known = AUTHORITY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((pinned, der)) = known.as_ref()
+        && pinned == fingerprint
+    {
+        return Ok(Trust::Pinned(der.clone()));
+    }
+    let der = sync_http::fetch_authority(&upstream.url, fingerprint).map_err(|e| e.to_string())?;
+    *known = Some((fingerprint.clone(), der.clone()));
+    Ok(Trust::Pinned(der))
 }
 
 /// The camp's position at upstream: its cursor there and how far upstream has answered its log.

@@ -121,6 +121,8 @@ fn camps_day(dir: &Path, name: &str, shape: Shape) {
     let upstream = Upstream {
         url: link.url(),
         token: relay_token,
+        ca_fingerprint: None,
+        insecure_http: false,
     };
     let started = Instant::now();
     let camp = TestServer::start_relaying(&camp_dir, upstream, Duration::from_secs(1));

@@ -84,13 +84,9 @@ pub fn device_add(data_dir: &Path, name: &str, team: &str, role: &str) -> String
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string()
+    let out = String::from_utf8(output.stdout).unwrap();
+    let token = out.lines().skip_while(|l| !l.starts_with("token")).nth(1).unwrap();
+    token.trim().to_string()
 }
 
 /// `fieldsync-server status --json` on `data_dir`.

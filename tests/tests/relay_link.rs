@@ -41,6 +41,8 @@ fn a_camps_relay_over_a_link_that_keeps_dropping_delivers_every_change_once() {
     let upstream = Upstream {
         url: link.url(),
         token: relay_token,
+        ca_fingerprint: None,
+        insecure_http: false,
     };
     let camp = TestServer::start_relaying(&camp_dir, upstream, Duration::from_millis(100));
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 use sync_core::store::{Device, NewDevice, StorageError, SyncStore};
-use sync_http::{HttpTransport, TransportError};
+use sync_http::{HttpTransport, TransportError, Trust};
 use uuid::Uuid;
 
 /// At most this many changes in one request (the protocol allows 20,000): a few hundred KiB per request.
@@ -189,6 +189,17 @@ pub fn push(
     server_url: &str,
     enrolment: &Enrolment,
     plan: &PushPlan,
+    progress: impl FnMut(Progress),
+) -> Result<PushReport, DemoError> {
+    push_trusting(server_url, &Trust::System, enrolment, plan, progress)
+}
+
+/// [`push`] to a server whose certificate `trust` accepts (a `--tls auto` server's own authority).
+pub fn push_trusting(
+    server_url: &str,
+    trust: &Trust,
+    enrolment: &Enrolment,
+    plan: &PushPlan,
     mut progress: impl FnMut(Progress),
 ) -> Result<PushReport, DemoError> {
     let started = Instant::now();
@@ -203,9 +214,12 @@ pub fn push(
         let Some(first) = batch.first() else { continue };
         let author = first.author;
         let token = enrolment.token(author).ok_or(DemoError::NotEnrolled(author))?;
-        let (client, cursor) = clients
-            .entry(author)
-            .or_insert_with(|| (HttpTransport::new(server_url, token), Cursor::default()));
+        let (client, cursor) = clients.entry(author).or_insert_with(|| {
+            (
+                HttpTransport::with_trust(server_url, token, trust, true),
+                Cursor::default(),
+            )
+        });
         let mut request = SyncRequest::new(cursor.cursor, cursor.server_id);
         request.cursor_check = cursor.check.clone();
         // The demo's devices keep nothing they pull: ask for as little as the protocol allows.
@@ -289,13 +303,14 @@ fn batches(entries: &[RecordChanges]) -> Vec<&[RecordChanges]> {
 /// server may be in this very process).
 pub async fn push_in_background(
     server_url: String,
+    trust: Trust,
     enrolment: Enrolment,
     dataset: std::sync::Arc<Dataset>,
     progress: impl FnMut(Progress) + Send + 'static,
 ) -> Result<PushReport, DemoError> {
     tokio::task::spawn_blocking(move || {
         let plan = crate::push_plan::plan(&dataset)?;
-        push(&server_url, &enrolment, &plan, progress)
+        push_trusting(&server_url, &trust, &enrolment, &plan, progress)
     })
     .await
     .map_err(|e| DemoError::Stopped(e.to_string()))?

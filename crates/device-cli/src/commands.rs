@@ -263,10 +263,22 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Enroll { server, token } => {
-            store.enroll(server, token)?;
-            outln!("enrolled with {server}");
-            sync(cli, &mut store)?;
+        Command::Enroll {
+            code,
+            server,
+            token,
+            ca,
+            insecure_http,
+        } => {
+            let invitation = match code {
+                Some(code) => protocol_invitation(code)?,
+                None => client_core::Invitation {
+                    server: server.clone().unwrap_or_default(),
+                    ca_fingerprint: ca.clone(),
+                    token: token.clone().unwrap_or_default(),
+                },
+            };
+            enroll(cli, &mut store, &invitation, *insecure_http)?;
         }
         Command::Sync => sync(cli, &mut store)?,
         Command::Status => {
@@ -327,6 +339,64 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn protocol_invitation(code: &str) -> Result<client_core::Invitation> {
+    client_core::Invitation::parse(code).map_err(|why| anyhow::anyhow!(why))
+}
+
+/// `enroll`: pins the camp's authority if a fingerprint is given, then enrols and syncs; a first sync that gets
+/// no answer leaves the store as it was.
+fn enroll(cli: &Cli, store: &mut Store, invitation: &client_core::Invitation, insecure_http: bool) -> Result<()> {
+    if insecure_http {
+        eprintln!(
+            "warning: --insecure-http: this device's token and records will cross the network in clear; anyone on it \
+             can read them and sync as this device"
+        );
+    }
+    let server = invitation.server.trim().trim_end_matches('/');
+    let authority = match &invitation.ca_fingerprint {
+        Some(fingerprint) => Some(
+            client_core::fetch_authority(server, fingerprint)
+                .with_context(|| format!("cannot enrol with {server}: nothing was changed"))?,
+        ),
+        None => None,
+    };
+    let enrollment = client_core::Enrollment {
+        server_url: server.to_string(),
+        token: invitation.token.clone(),
+        authority,
+        insecure_http,
+    };
+    let report = store
+        .enroll_and_sync(&enrollment, progress(cli))
+        .with_context(|| format!("cannot enrol with {server}: the store is enrolled as it was before"))?;
+    outln!(
+        "enrolled with {server}{}",
+        if enrollment.authority.is_some() {
+            " (its certificate authority pinned)"
+        } else {
+            ""
+        }
+    );
+    print_report(cli, &report);
+    Ok(())
+}
+
+/// The progress lines of a long sync, on stderr.
+fn progress(cli: &Cli) -> impl FnMut(client_core::SyncProgress) {
+    let quiet = cli.json;
+    move |p| {
+        if !quiet && (p.more || p.requests > 1) {
+            eprintln!(
+                "  request {}: pushed {}, received {}{}",
+                p.requests,
+                p.pushed,
+                p.pulled,
+                if p.more { ", more to come" } else { "" }
+            );
+        }
+    }
+}
+
 fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
     let quiet = cli.json;
     // Other devices' bundles this one carries go first, as theirs (client-core carried.rs).
@@ -342,17 +412,12 @@ fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
             outln!("bundle refused whole by the server, not sent again: {why}");
         }
     }
-    let report = store.sync(|p| {
-        if !quiet && (p.more || p.requests > 1) {
-            eprintln!(
-                "  request {}: pushed {}, received {}{}",
-                p.requests,
-                p.pushed,
-                p.pulled,
-                if p.more { ", more to come" } else { "" }
-            );
-        }
-    })?;
+    let report = store.sync(progress(cli))?;
+    print_report(cli, &report);
+    Ok(())
+}
+
+fn print_report(cli: &Cli, report: &client_core::SyncReport) {
     if cli.json {
         outln!(
             "{}",
@@ -372,7 +437,6 @@ fn sync(cli: &Cli, store: &mut Store) -> Result<()> {
             output::issues(&r.issues);
         }
     }
-    Ok(())
 }
 
 fn report_saved(cli: &Cli, saved: &client_core::Saved, verb: &str) {

@@ -140,13 +140,28 @@ pub enum Command {
     ImportBundle { file: PathBuf },
     /// Replace change rows with snapshots; keeps every change not yet acknowledged by a server.
     Compact,
-    /// Connect this device to a server with the token from `fieldsync-server device add`, then sync.
+    /// Connect this device to a server with what `fieldsync-server device add` printed, then sync. If that first
+    /// sync gets no answer, the store stays enrolled as it was.
     Enroll {
-        /// The server's address, e.g. http://192.168.1.10:7878
+        /// The whole enrollment code (`fieldsync:enroll?…`, the text of the QR code), instead of the three below.
+        #[arg(long, conflicts_with_all = ["server", "token", "ca"])]
+        code: Option<String>,
+        /// The server's address, e.g. https://192.168.1.10:7878
+        #[arg(long, required_unless_present = "code")]
+        server: Option<String>,
+        #[arg(
+            long,
+            env = "FIELDSYNC_TOKEN",
+            hide_env_values = true,
+            required_unless_present = "code"
+        )]
+        token: Option<String>,
+        /// The fingerprint of the camp's certificate authority (sha256:…), pinned: the device then trusts no other.
         #[arg(long)]
-        server: String,
-        #[arg(long, env = "FIELDSYNC_TOKEN")]
-        token: String,
+        ca: Option<String>,
+        /// Allow plain http to a server beyond this machine: the token and records cross the network in clear.
+        #[arg(long)]
+        insecure_http: bool,
     },
     /// Send this device's changes to the server and receive what is new.
     Sync,

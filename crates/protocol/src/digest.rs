@@ -3,10 +3,13 @@
 
 use sha2::{Digest, Sha256};
 
+/// The length of a heads digest; a reconcile entry of another length is refused.
+pub const DIGEST_BYTES: usize = 16;
+
 /// SHA-256 over the document's heads in ascending order, cut to 16 bytes: a chance collision (2^-64 between two
 /// different histories of one record) is far below any other risk, and 10,000 documents cost 160 KB, not 320 KB.
 /// An empty document (no heads) has the digest of nothing.
-pub fn heads_digest(heads: &[[u8; 32]]) -> [u8; 16] {
+pub fn heads_digest(heads: &[[u8; 32]]) -> [u8; DIGEST_BYTES] {
     let mut sorted = heads.to_vec();
     sorted.sort_unstable();
     let mut hasher = Sha256::new();
@@ -14,8 +17,8 @@ pub fn heads_digest(heads: &[[u8; 32]]) -> [u8; 16] {
         hasher.update(head);
     }
     let full = hasher.finalize();
-    let mut digest = [0; 16];
-    digest.copy_from_slice(&full[..16]);
+    let mut digest = [0; DIGEST_BYTES];
+    digest.copy_from_slice(&full[..DIGEST_BYTES]);
     digest
 }
 

@@ -27,18 +27,37 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, ProtocolError> {
 }
 
 /// Decodes a message from the wire. Untrusted input: any malformed body is an error, never a panic, and
-/// decompression stops at [`MAX_MESSAGE_BYTES`].
+/// decompression stops at [`MAX_MESSAGE_BYTES`]. The body is held to the protocol's text: one zstd frame holding
+/// one CBOR item, and nothing after either (a second frame or trailing bytes would be a message no one checked).
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ProtocolError> {
-    let decoder = zstd::stream::read::Decoder::new(body).map_err(|e| ProtocolError::Compression(e.to_string()))?;
+    let compression = |e: std::io::Error| ProtocolError::Compression(e.to_string());
+    let mut decoder = zstd::stream::read::Decoder::new(body)
+        .map_err(compression)?
+        .single_frame();
     let mut cbor = Vec::new();
-    decoder
+    (&mut decoder)
         .take(MAX_MESSAGE_BYTES as u64 + 1)
         .read_to_end(&mut cbor)
-        .map_err(|e| ProtocolError::Compression(e.to_string()))?;
+        .map_err(compression)?;
     if cbor.len() > MAX_MESSAGE_BYTES {
         return Err(ProtocolError::TooLarge);
     }
-    ciborium::from_reader(cbor.as_slice()).map_err(|e| ProtocolError::Message(e.to_string()))
+    let mut rest = decoder.finish();
+    let mut after = [0u8; 1];
+    if rest.read(&mut after).map_err(compression)? > 0 {
+        return Err(ProtocolError::Compression(
+            "bytes follow the message's zstd frame: a body is one frame".into(),
+        ));
+    }
+    let mut unread = cbor.as_slice();
+    let message = ciborium::from_reader(&mut unread).map_err(|e| ProtocolError::Message(e.to_string()))?;
+    if !unread.is_empty() {
+        return Err(ProtocolError::Message(format!(
+            "{} bytes follow the message: a body is one CBOR item",
+            unread.len()
+        )));
+    }
+    Ok(message)
 }
 
 #[cfg(test)]
@@ -62,6 +81,26 @@ mod tests {
             decode::<SyncRequest>(&wrong_shape),
             Err(ProtocolError::Message(_))
         ));
+    }
+
+    #[test]
+    fn a_body_is_one_frame_of_one_message_and_nothing_after() {
+        let request = SyncRequest::new(7, None);
+        let body = encode(&request).expect("encode");
+        assert_eq!(decode::<SyncRequest>(&body).expect("decode"), request);
+        let mut two_frames = body.clone();
+        two_frames.extend_from_slice(&body);
+        let error = decode::<SyncRequest>(&two_frames).expect_err("a second frame");
+        assert!(error.to_string().contains("one frame"), "{error}");
+        let mut trailing = body.clone();
+        trailing.push(0);
+        assert!(decode::<SyncRequest>(&trailing).is_err());
+        let mut cbor = Vec::new();
+        ciborium::into_writer(&request, &mut cbor).expect("cbor");
+        cbor.extend_from_slice(b"\x00\x01");
+        let padded = zstd::stream::encode_all(cbor.as_slice(), 3).expect("compress");
+        let error = decode::<SyncRequest>(&padded).expect_err("bytes after the item");
+        assert!(error.to_string().contains("2 bytes follow"), "{error}");
     }
 
     #[test]

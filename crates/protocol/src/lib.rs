@@ -9,11 +9,12 @@
 pub mod bundle;
 mod digest;
 mod encoding;
+pub mod enrollment;
 mod messages;
 
 pub mod session;
 
-pub use digest::heads_digest;
+pub use digest::{DIGEST_BYTES, heads_digest};
 pub use encoding::{ProtocolError, decode, encode};
 pub use messages::*;
 

@@ -434,6 +434,22 @@ fn check_limits(request: &SyncRequest) -> Result<(), Refusal> {
             limits::MAX_RECONCILE
         ));
     }
+    if let Some(bad) = request
+        .reconcile
+        .iter()
+        .flatten()
+        .find(|d| d.digest.len() != protocol::DIGEST_BYTES)
+    {
+        return Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!(
+                "the digest of record {} is {} bytes; a heads digest is {} (docs/protocol.md, \"Recovery\")",
+                bad.record_id,
+                bad.digest.len(),
+                protocol::DIGEST_BYTES
+            ),
+        ));
+    }
     if request.want.len() > limits::MAX_WANT {
         return too_large(format!(
             "{} wanted records in one request; the limit is {}: ask in smaller batches",

@@ -3,6 +3,10 @@
 //! demo (and, next, a base camp's relay) talk to a server in one way.
 //!
 //! It knows nothing of what a device keeps: it sends a request and returns the answer, or says why there is none.
+//!
+//! Over `https://` a transport trusts either the system's authorities or, as a device enrolled with a camp does,
+//! one pinned authority alone ([`Trust`]); [`fetch_authority`] gets that authority's certificate at enrollment
+//! and keeps it only if it has the fingerprint the device was given (protocol::enrollment).
 
 use protocol::{ErrorBody, ErrorCode, SyncRequest, SyncResponse};
 use std::fmt;
@@ -25,12 +29,109 @@ pub enum TransportError {
     /// The answer, or the request, is not a fieldsync message.
     #[error("not a fieldsync message: {0}")]
     Protocol(String),
+    /// The server's certificate is not one this device trusts: nothing was sent.
+    #[error(
+        "refused the server at {url}: its certificate {reason}. It may not be your camp's server (someone on the \
+         network may be pretending to be it); if the camp's server was set up again, enrol again with the code its \
+         `fieldsync-server device add` prints"
+    )]
+    Untrusted { url: String, reason: String },
+    /// Plain HTTP beyond the loopback, not allowed: nothing was sent.
+    #[error(
+        "refused to send to {url} over plain http: the token and records would cross the network in clear. Use the \
+         https:// address `fieldsync-server device add` prints (or, on a network you trust, --insecure-http)"
+    )]
+    PlainHttp { url: String },
+}
+
+/// Which certificates a transport accepts from an `https://` server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Those the system's authorities sign (Mozilla's roots): an operator's certificate from a public authority.
+    System,
+    /// Only those that chain to this authority (its certificate, DER): a camp's own, pinned at enrollment.
+    Pinned(Vec<u8>),
+}
+
+impl fmt::Debug for Trust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trust::System => f.write_str("System"),
+            Trust::Pinned(der) => write!(f, "Pinned({})", protocol::enrollment::fingerprint(der)),
+        }
+    }
+}
+
+/// Whether `url` may be spoken to in plain HTTP without `--insecure-http`: only a server on this machine (the
+/// loopback), whose traffic never crosses a network.
+pub fn plain_http_allowed(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return true;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Gets the certificate of the authority the server at `server_url` chains to (protocol::enrollment::CA_PATH),
+/// over a connection that verifies nothing, and returns it (DER) only if its fingerprint is `fingerprint`: a
+/// device that then trusts it alone talks to the server it was told of, or to none.
+pub fn fetch_authority(server_url: &str, fingerprint: &str) -> Result<Vec<u8>, TransportError> {
+    let url = format!("{}{}", server_url.trim_end_matches('/'), protocol::enrollment::CA_PATH);
+    let network = |reason: String| TransportError::Network {
+        url: url.clone(),
+        reason,
+    };
+    let expected = protocol::enrollment::normalize_fingerprint(fingerprint).map_err(TransportError::Protocol)?;
+    let tls = ureq::tls::TlsConfig::builder().disable_verification(true).build();
+    let agent = agent(tls);
+    let mut response = agent.get(&url).call().map_err(|e| network(e.to_string()))?;
+    if response.status().as_u16() != 200 {
+        return Err(network(format!(
+            "answered {} for its certificate authority: is it a fieldsync server speaking TLS (serve --tls auto)?",
+            response.status()
+        )));
+    }
+    let pem = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .map_err(|e| network(format!("the answer was cut off: {e}")))?;
+    let certificate = ureq::tls::Certificate::from_pem(&pem)
+        .map_err(|_| TransportError::Protocol(format!("{url} did not answer with a certificate")))?;
+    let der = certificate.der().to_vec();
+    let found = protocol::enrollment::fingerprint(&der);
+    if found != expected {
+        return Err(TransportError::Untrusted {
+            url: server_url.to_string(),
+            reason: format!("authority has the fingerprint {found}, not the {expected} you were given"),
+        });
+    }
+    Ok(der)
+}
+
+fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        // A first sync of a large programme is many pages, each within the protocol's limits: minutes at most on
+        // a camp's link, so a stalled exchange is given up after five.
+        .timeout_global(Some(Duration::from_secs(300)))
+        .timeout_connect(Some(Duration::from_secs(20)))
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .new_agent()
 }
 
 /// One device's connection to one server, counting the bytes that cross the wire (request and response bodies).
 pub struct HttpTransport {
     agent: ureq::Agent,
     endpoint: String,
+    /// Why nothing may be sent, if so: plain HTTP refused.
+    refused: Option<String>,
     token: String,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -47,18 +148,30 @@ impl fmt::Debug for HttpTransport {
 
 impl HttpTransport {
     /// A transport to the server at `server_url` (`http://` or `https://`, with or without a trailing slash),
-    /// signing each request with the device's token.
+    /// signing each request with the device's token, trusting the system's authorities. Plain HTTP is spoken to
+    /// any server: the tests' and the demo's, on the loopback, and HQ's tools on a network the operator trusts.
     pub fn new(server_url: &str, token: &str) -> HttpTransport {
-        let agent = ureq::Agent::config_builder()
-            // A first sync of a large programme is many pages, each within the protocol's limits: minutes at
-            // most on a camp's link, so a stalled exchange is given up after five.
-            .timeout_global(Some(Duration::from_secs(300)))
-            .timeout_connect(Some(Duration::from_secs(20)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        HttpTransport::build(server_url, token, &Trust::System, true)
+    }
+
+    /// A device's transport: over https, only certificates `trust` accepts; plain http only to the loopback unless
+    /// `insecure_http` (otherwise every exchange is refused with [`TransportError::PlainHttp`], nothing sent).
+    pub fn with_trust(server_url: &str, token: &str, trust: &Trust, insecure_http: bool) -> HttpTransport {
+        HttpTransport::build(server_url, token, trust, insecure_http)
+    }
+
+    fn build(server_url: &str, token: &str, trust: &Trust, insecure_http: bool) -> HttpTransport {
+        let roots = match trust {
+            Trust::System => ureq::tls::RootCerts::WebPki,
+            Trust::Pinned(der) => {
+                ureq::tls::RootCerts::new_with_certs(&[ureq::tls::Certificate::from_der(der).to_owned()])
+            }
+        };
+        let agent = agent(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        let refused = (!insecure_http && !plain_http_allowed(server_url)).then(|| server_url.to_string());
         HttpTransport {
             agent,
+            refused,
             endpoint: format!("{}{}", server_url.trim_end_matches('/'), protocol::SYNC_PATH),
             token: token.to_string(),
             bytes_sent: AtomicU64::new(0),
@@ -101,6 +214,16 @@ impl HttpTransport {
             url: url.to_string(),
             reason,
         };
+        if let Some(url) = &self.refused {
+            return Err(TransportError::PlainHttp { url: url.clone() });
+        }
+        let failed = |error: ureq::Error| match refused_certificate(&error) {
+            Some(reason) => TransportError::Untrusted {
+                url: url.to_string(),
+                reason: untrusted_reason(reason),
+            },
+            None => network(error.to_string()),
+        };
         self.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut response = self
             .agent
@@ -108,7 +231,7 @@ impl HttpTransport {
             .header("Authorization", &format!("Bearer {}", self.token))
             .header("Content-Type", content_type)
             .send(body)
-            .map_err(|e| network(e.to_string()))?;
+            .map_err(failed)?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()
@@ -130,6 +253,33 @@ impl HttpTransport {
             });
         }
         Ok(bytes)
+    }
+}
+
+/// The certificate rustls refused, if that is why the request failed (ureq passes it on bare, or inside the IO
+/// error of the handshake).
+fn refused_certificate(error: &ureq::Error) -> Option<&rustls::CertificateError> {
+    let tls = match error {
+        ureq::Error::Rustls(tls) => tls,
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
+        _ => return None,
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(reason) => Some(reason),
+        _ => None,
+    }
+}
+
+/// What is wrong with a certificate, in words.
+fn untrusted_reason(error: &rustls::CertificateError) -> String {
+    match error {
+        rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature => {
+            "is not signed by the authority this device trusts".into()
+        }
+        rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. } => {
+            "is not made out for this address".into()
+        }
+        other => format!("was refused ({other:?})"),
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn demo(storage: SqliteStorage, settings: &Settings, scale: demo::Scal
         },
     ));
     let mut lines = demo::ProgressLines::default();
-    let pushed = demo::push_in_background(url, enrolment.clone(), dataset, move |p| {
+    let pushed = demo::push_in_background(url, sync_http::Trust::System, enrolment.clone(), dataset, move |p| {
         if let Some(line) = lines.line(p) {
             eprintln!("{line}");
         }

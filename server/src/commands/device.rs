@@ -3,17 +3,19 @@
 use super::join;
 use crate::DeviceCommand;
 use anyhow::Result;
+use server::config::Settings;
 use std::collections::BTreeSet;
 use store_sqlite::SqliteStorage;
 use sync_core::store::{Device, NewDevice, SyncStore};
 
-pub async fn device(storage: SqliteStorage, command: DeviceCommand) -> Result<()> {
+pub async fn device(storage: SqliteStorage, settings: &Settings, command: DeviceCommand) -> Result<()> {
     match command {
         DeviceCommand::Add {
             name,
             teams,
             role,
             no_qr,
+            url,
         } => {
             if teams.is_empty() && !role.sees_everything() {
                 anyhow::bail!(
@@ -43,9 +45,26 @@ pub async fn device(storage: SqliteStorage, command: DeviceCommand) -> Result<()
                 role.as_str(),
                 join(&device.teams)
             );
-            outln!("token (shown once; give it to the device with `fieldsync enroll`):\n{token}");
+            let invitation = protocol::enrollment::Invitation {
+                server: url.unwrap_or_else(|| settings.public_url()),
+                ca_fingerprint: server::tls::pinned_fingerprint(&settings.tls, &settings.data_dir)?,
+                token,
+            };
+            outln!("server: {}", invitation.server);
+            match &invitation.ca_fingerprint {
+                Some(fingerprint) => outln!("certificate authority: {fingerprint}"),
+                None => outln!("certificate authority: none to pin (plain http, or a certificate the system trusts)"),
+            }
+            outln!(
+                "token (shown once; give it to the device with `fieldsync enroll`):\n{}",
+                invitation.token
+            );
+            outln!(
+                "enrollment code (shown once; `fieldsync enroll --code` takes it whole, and the QR code holds it):\n{}",
+                invitation.to_text()
+            );
             if !no_qr {
-                outln!("{}", server::enrollment::qr(&token)?);
+                outln!("{}", server::enrollment::qr(&invitation.to_text())?);
             }
         }
         DeviceCommand::List => {

@@ -3,18 +3,19 @@
 
 use anyhow::{Context, Result};
 use server::config::Settings;
+use server::http::{Edge, Limits};
 use std::net::SocketAddr;
 use store_sqlite::SqliteStorage;
 use sync_core::store::SyncStore;
 
-pub async fn serve(storage: SqliteStorage, settings: &Settings, upstream_every: u64) -> Result<()> {
+pub async fn serve(storage: SqliteStorage, settings: &Settings, limits: Limits, upstream_every: u64) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .json()
         .init();
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let listener =
+        server::http::listen(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let edge = edge(settings, &listener, limits)?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
     let app = match settings.upstream {
         Some(_) => server::http::App::relaying(storage),
@@ -24,13 +25,27 @@ pub async fn serve(storage: SqliteStorage, settings: &Settings, upstream_every: 
         let every = std::time::Duration::from_secs(upstream_every);
         tokio::spawn(server::relay::run(app.clone(), upstream, every))
     });
-    server::http::run(listener, app, shutdown_signal()).await?;
+    server::http::serve(listener, app, edge, shutdown_signal()).await?;
     if let Some(relay) = relay {
         // A round in flight is cut off: each answer it had is applied, and the next start resumes from there.
         relay.abort();
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// TLS and connection limits for the bound listener, logging what devices must pin.
+fn edge(settings: &Settings, listener: &tokio::net::TcpListener, limits: Limits) -> Result<Edge> {
+    let tls = server::tls::server_tls(&settings.tls, &settings.data_dir, listener.local_addr()?)?;
+    match &tls {
+        Some(tls) => tracing::info!(fingerprint = %tls.fingerprint, names = ?tls.names, "speaking TLS"),
+        None if !listener.local_addr()?.ip().is_loopback() => tracing::warn!(
+            "serving plain HTTP beyond the loopback (--tls off): tokens and records cross the network in clear \
+             unless a proxy in front speaks TLS"
+        ),
+        None => {}
+    }
+    Ok(Edge { tls, limits })
 }
 
 pub async fn shutdown_signal() {
@@ -50,22 +65,23 @@ pub async fn shutdown_signal() {
 
 /// `serve --demo`: `serve`, and if the data directory is empty, fill it with the small demo in the background as
 /// soon as the listener is bound.
-pub async fn serve_demo(storage: SqliteStorage, settings: &Settings) -> Result<()> {
+pub async fn serve_demo(storage: SqliteStorage, settings: &Settings, limits: Limits) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .json()
         .init();
     let fill = storage.last_seq().await? == 0;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let listener =
+        server::http::listen(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
+    let edge = edge(settings, &listener, limits)?;
     tracing::info!(%address, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
     let app = server::http::App::new(storage);
     if fill {
         let (app, data_dir) = (app.clone(), settings.data_dir.clone());
+        let authority = edge.tls.as_ref().map(|tls| tls.authority_der.clone());
         tokio::spawn(async move {
-            match fill_demo(&app.sync.store, address, &data_dir).await {
+            match fill_demo(&app.sync.store, address, authority, &data_dir).await {
                 Ok(message) => tracing::info!("demo: {message}"),
                 Err(e) => tracing::error!("demo: {e:#}"),
             }
@@ -73,13 +89,19 @@ pub async fn serve_demo(storage: SqliteStorage, settings: &Settings) -> Result<(
     } else {
         tracing::info!("the data directory already holds records: serving it without adding the demo");
     }
-    server::http::run(listener, app, shutdown_signal()).await?;
+    server::http::serve(listener, app, edge, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Enrols the small demo's devices and pushes it to this server, listening on `address`.
-pub async fn fill_demo(storage: &SqliteStorage, address: SocketAddr, data_dir: &std::path::Path) -> Result<String> {
+/// Over TLS, `authority` is the certificate the server's chains to.
+pub async fn fill_demo(
+    storage: &SqliteStorage,
+    address: SocketAddr,
+    authority: Option<Vec<u8>>,
+    data_dir: &std::path::Path,
+) -> Result<String> {
     let scenario = demo::Scenario::new(demo::Scale::Small, 1, demo::programme_today());
     let dataset = std::sync::Arc::new(demo::generate(&scenario));
     tracing::info!(
@@ -94,16 +116,26 @@ pub async fn fill_demo(storage: &SqliteStorage, address: SocketAddr, data_dir: &
         address
     };
     let mut lines = demo::ProgressLines::default();
-    let report = demo::push_in_background(format!("http://{target}"), enrolment.clone(), dataset, move |p| {
-        if let Some(line) = lines.line(p) {
-            tracing::info!("demo: {line}");
-        }
-    })
+    let (scheme, trust) = match authority {
+        Some(der) => ("https", sync_http::Trust::Pinned(der)),
+        None => ("http", sync_http::Trust::System),
+    };
+    let report = demo::push_in_background(
+        format!("{scheme}://{target}"),
+        trust,
+        enrolment.clone(),
+        dataset,
+        move |p| {
+            if let Some(line) = lines.line(p) {
+                tracing::info!("demo: {line}");
+            }
+        },
+    )
     .await?;
     let path = demo::write_hq_token(data_dir, enrolment.hq_token())
         .with_context(|| format!("cannot write the HQ token into {}", data_dir.display()))?;
     Ok(format!(
-        "pushed {} records ({} changes); open the dashboard at http://{target}/ and sign in with the token in {}",
+        "pushed {} records ({} changes); open the dashboard at {scheme}://{target}/ and sign in with the token in {}",
         report.records,
         report.changes,
         path.display()

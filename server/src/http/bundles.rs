@@ -3,9 +3,11 @@
 //! credential sealed it, through the same ingress as `fieldsync-server import-bundle` (sync_core::bundles), so the
 //! carrier can neither change it nor lend it its own role.
 
+use super::guard::protocol_body;
 use super::{App, Backend, bearer, error_response};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
@@ -14,7 +16,15 @@ use std::sync::Arc;
 use sync_core::Refusal;
 use sync_core::bundles::ImportError;
 
-pub async fn forward<S: Backend>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn forward<S: Backend>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match protocol_body(&headers, body, protocol::BUNDLE_MEDIA_TYPE) {
+        Ok(body) => body,
+        Err(refusal) => return error_response(refusal),
+    };
     match import(&app, &headers, &body).await {
         Ok(body) => ([(header::CONTENT_TYPE, protocol::MEDIA_TYPE)], body).into_response(),
         Err(refusal) => error_response(refusal),

@@ -2,13 +2,15 @@
 //! shutdown. Handlers are thin: they read the request, call sync_core or hq, and write the answer.
 
 mod bundles;
+mod connections;
 mod dashboard;
+mod guard;
 mod hq;
 mod sync;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use domain::Programme;
 use protocol::ErrorCode;
@@ -16,6 +18,8 @@ use std::future::Future;
 use std::sync::Arc;
 use sync_core::store::SyncStore;
 use sync_core::{Refusal, SyncServer};
+
+pub use connections::Limits;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -55,6 +59,7 @@ pub fn router<S: Backend>(app: Arc<App<S>>) -> Router {
         .route("/v1/hq/records/{id}", get(hq::record::<S>))
         .merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(protocol::limits::MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(guard::edge))
         .with_state(app)
 }
 
@@ -82,21 +87,53 @@ pub fn error_response(refusal: Refusal) -> axum::response::Response {
     (status(refusal.code), axum::Json(body)).into_response()
 }
 
-/// The bearer token of a request, if it carries one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+pub use guard::{bearer, refused_counts};
+
+/// How the server meets the network: TLS or not, and how many connections it holds for how long.
+#[derive(Debug, Default)]
+pub struct Edge {
+    pub tls: Option<crate::tls::ServerTls>,
+    pub limits: Limits,
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight. Tests bind 127.0.0.1:0.
+/// A listener on `address` whose kernel queue holds 4,096 connections not yet accepted (std's and tokio's bind
+/// keep 128: a burst of connections, an attacker's or a camp's tablets all at once, overflows that in
+/// milliseconds, and each connection dropped there waits a second before its client tries again).
+pub fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(4096)
+}
+
+/// Serves plain HTTP until `shutdown` completes, then finishes the requests in flight. Tests bind 127.0.0.1:0.
 pub async fn run<S: Backend>(
     listener: tokio::net::TcpListener,
     app: Arc<App<S>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve(listener, app, Edge::default(), shutdown).await
+}
+
+/// Serves at `edge` until `shutdown` completes, then finishes the requests in flight. Over TLS, the certificate
+/// devices pin is served too, at protocol::enrollment::CA_PATH.
+pub async fn serve<S: Backend>(
+    listener: tokio::net::TcpListener,
+    app: Arc<App<S>>,
+    edge: Edge,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut routes = router(app);
+    let tls = edge.tls.map(|tls| {
+        let pem = tls.authority_pem;
+        routes = std::mem::take(&mut routes).route(
+            protocol::enrollment::CA_PATH,
+            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/x-pem-file")], pem) }),
+        );
+        tls.config
+    });
+    connections::serve(listener, routes, tls, edge.limits, shutdown).await
 }

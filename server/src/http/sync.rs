@@ -1,9 +1,11 @@
 //! The sync endpoint over HTTP (`POST /v1/sync`, `GET /health`): decode, authenticate, sync_core's serve, encode.
 
+use super::guard::protocol_body;
 use super::{App, Backend, bearer, error_response};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use protocol::{ErrorCode, SyncRequest};
@@ -16,7 +18,15 @@ pub async fn health<S: Backend>(State(app): State<Arc<App<S>>>) -> Response {
     Json(body).into_response()
 }
 
-pub async fn sync<S: Backend>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn sync<S: Backend>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match protocol_body(&headers, body, protocol::MEDIA_TYPE) {
+        Ok(body) => body,
+        Err(refusal) => return error_response(refusal),
+    };
     match exchange(&app, &headers, &body).await {
         Ok(body) => ([(header::CONTENT_TYPE, protocol::MEDIA_TYPE)], body).into_response(),
         Err(refusal) => error_response(refusal),

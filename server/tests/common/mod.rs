@@ -123,6 +123,24 @@ impl Server {
         (id, token.trim().to_string())
     }
 
+    /// `device add` for a device reaching the server at `url`: the enrollment code it prints (the QR code's text).
+    pub fn invite(&self, name: &str, role: &str, team: &str, url: &str) -> String {
+        let out = self.ok(&[
+            "device", "add", "--name", name, "--role", role, "--team", team, "--url", url, "--no-qr",
+        ]);
+        let code = out
+            .lines()
+            .skip_while(|l| !l.starts_with("enrollment code"))
+            .nth(1)
+            .unwrap();
+        code.trim().to_string()
+    }
+
+    /// The address of a server serving with `--tls`.
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
     /// How many entries the server's log holds.
     pub fn logged(&self) -> u64 {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
