@@ -51,10 +51,7 @@ impl Enrollment {
 
     /// The transport this enrollment speaks through.
     pub fn transport(&self) -> HttpTransport {
-        let trust = match &self.authority {
-            Some(der) => Trust::Pinned(der.clone()),
-            None => Trust::System,
-        };
+        let trust = Trust::pinned_or_system(self.authority.clone());
         HttpTransport::with_trust(&self.server_url, &self.token, &trust, self.insecure_http)
     }
 }

@@ -157,20 +157,9 @@ impl Settings {
         })
     }
 
-    /// The address devices reach this server at: `https://` when it speaks TLS, and, when it listens on every
-    /// interface, the first address of one that is not the loopback (what a tablet on the camp's Wi-Fi dials).
+    /// The address devices reach this server at under these settings (crate::serving::public_url).
     pub fn public_url(&self) -> String {
-        let scheme = if self.tls == TlsSetting::Off { "http" } else { "https" };
-        let mut address = self.listen;
-        if address.ip().is_unspecified() {
-            let outside = if_addrs::get_if_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|interface| interface.ip())
-                .find(|ip| !ip.is_loopback() && ip.is_ipv4());
-            address.set_ip(outside.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()));
-        }
-        format!("{scheme}://{address}")
+        crate::serving::public_url(self.listen, self.tls != TlsSetting::Off)
     }
 }
 

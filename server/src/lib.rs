@@ -10,4 +10,5 @@ pub mod enrollment;
 pub mod http;
 pub mod private_files;
 pub mod relay;
+pub mod serving;
 pub mod tls;

@@ -36,20 +36,26 @@ pub enum TlsSetting {
 /// What the server presents, and what devices pin.
 pub struct ServerTls {
     pub config: Arc<rustls::ServerConfig>,
-    /// The certificate devices pin (PEM): the camp's authority, or the last certificate of the operator's chain.
-    pub authority_pem: String,
-    /// The same, DER.
-    pub authority_der: Vec<u8>,
-    /// Its fingerprint (protocol::enrollment::fingerprint), as `device add` prints it.
-    pub fingerprint: String,
+    /// The authority devices pin: the camp's own with `--tls auto`; None for the operator's certificate, which
+    /// the system's authorities vouch for.
+    pub authority: Option<Authority>,
     /// The names and addresses the server certificate is for (with `--tls auto`).
     pub names: Vec<String>,
+}
+
+/// The certificate of the authority devices pin.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub der: Vec<u8>,
+    pub pem: String,
+    /// protocol::enrollment::fingerprint of it, as `device add` prints it.
+    pub fingerprint: String,
 }
 
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTls")
-            .field("fingerprint", &self.fingerprint)
+            .field("authority", &self.authority.as_ref().map(|a| &a.fingerprint))
             .field("names", &self.names)
             .finish_non_exhaustive()
     }
@@ -74,10 +80,9 @@ pub fn pinned_fingerprint(setting: &TlsSetting, data_dir: &Path) -> Result<Optio
     match setting {
         TlsSetting::Off => Ok(None),
         TlsSetting::Auto { .. } => Ok(Some(protocol::enrollment::fingerprint(&authority(data_dir)?.0))),
-        TlsSetting::Files { cert, .. } => {
-            let chain = read_chain(cert)?;
-            Ok(chain.last().map(|anchor| protocol::enrollment::fingerprint(anchor)))
-        }
+        // The operator's certificate is one the system's authorities sign (a public name's): devices trust them,
+        // pinning nothing that a renewal would change. A private authority is what `--tls auto` is for.
+        TlsSetting::Files { .. } => Ok(None),
     }
 }
 
@@ -105,29 +110,23 @@ fn auto(data_dir: &Path, listen: SocketAddr, extra: &[String]) -> Result<ServerT
     let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
     Ok(ServerTls {
         config: rustls_config(chain, key)?,
-        fingerprint: protocol::enrollment::fingerprint(&authority_der),
-        authority_der: authority_der.to_vec(),
-        authority_pem,
+        authority: Some(Authority {
+            fingerprint: protocol::enrollment::fingerprint(&authority_der),
+            der: authority_der.to_vec(),
+            pem: authority_pem,
+        }),
         names,
     })
 }
 
-/// The operator's chain and key. The last certificate of the chain is the one devices pin: put the authority
-/// that signed the server's certificate last.
+/// The operator's chain and key; devices trust it through the system's authorities, pinning nothing.
 fn from_files(cert: &Path, key: &Path) -> Result<ServerTls> {
     let chain = read_chain(cert)?;
-    let anchor = chain
-        .last()
-        .cloned()
-        .context("unreachable: read_chain refuses an empty chain")?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| anyhow::anyhow!("{} holds no private key in PEM: {e}", key.display()))?;
-    let authority_pem = pem::encode(&pem::Pem::new("CERTIFICATE", anchor.to_vec()));
     Ok(ServerTls {
         config: rustls_config(chain, key)?,
-        fingerprint: protocol::enrollment::fingerprint(&anchor),
-        authority_der: anchor.to_vec(),
-        authority_pem,
+        authority: None,
         names: Vec::new(),
     })
 }
@@ -159,6 +158,11 @@ fn authority(data_dir: &Path) -> Result<(CertificateDer<'static>, String, KeyPai
     let dir = data_dir.join(DIR);
     let (cert_path, key_path) = (dir.join(AUTHORITY_CERT), dir.join(AUTHORITY_KEY));
     if !cert_path.exists() {
+        // A key without its certificate is what a start cut off while making the authority leaves: no device
+        // can have pinned it, so it is made again.
+        if key_path.exists() {
+            std::fs::remove_file(&key_path).with_context(|| format!("cannot remove {}", key_path.display()))?;
+        }
         make_authority(&dir, &cert_path, &key_path)?;
     }
     let pem_text =
@@ -183,7 +187,8 @@ fn make_authority(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<()> {
     );
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    // The key first: an authority certificate without its key would be kept and fail every start.
+    // The key first: the certificate is what says the authority exists, so a start cut off between the two
+    // leaves a key alone, which the next start replaces.
     crate::private_files::write_new(key_path, key.serialize_pem().as_bytes())?;
     crate::private_files::write_new(cert_path, cert.pem().as_bytes())?;
     tracing::info!(fingerprint = %protocol::enrollment::fingerprint(cert.der()), "made the camp's certificate authority");
@@ -194,9 +199,7 @@ fn make_authority(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<()> {
 /// address, the loopback and `localhost`; and the names given with `--tls-name`.
 fn certificate_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
     let mut addresses: Vec<IpAddr> = if listen.ip().is_unspecified() {
-        let mut all: Vec<IpAddr> = if_addrs::get_if_addrs()
-            .map(|interfaces| interfaces.into_iter().map(|i| i.ip()).collect())
-            .unwrap_or_default();
+        let mut all = crate::serving::interface_addresses();
         all.extend([
             IpAddr::from([127, 0, 0, 1]),
             IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
@@ -214,4 +217,42 @@ fn certificate_names(listen: SocketAddr, extra: &[String]) -> Vec<String> {
     names.extend(extra.iter().cloned());
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_camps_authority_is_made_once_private_and_again_after_a_cut_off_start() {
+        let dir = tempfile::tempdir().expect("dir");
+        let auto = TlsSetting::Auto { names: vec![] };
+        let first = pinned_fingerprint(&auto, dir.path())
+            .expect("made")
+            .expect("a fingerprint");
+        assert_eq!(
+            pinned_fingerprint(&auto, dir.path()).expect("read").as_ref(),
+            Some(&first),
+            "made once"
+        );
+        let tls = dir.path().join(DIR);
+        assert_eq!((mode(&tls), mode(&tls.join(AUTHORITY_KEY))), (0o700, 0o600));
+        let served = server_tls(&auto, dir.path(), "127.0.0.1:7878".parse().expect("addr"))
+            .expect("served")
+            .expect("tls");
+        assert_eq!(served.authority.map(|a| a.fingerprint), Some(first.clone()));
+        assert_eq!(served.names, vec!["127.0.0.1".to_string(), "localhost".to_string()]);
+
+        // A start cut off after the key was written and before the certificate: the next one makes both again.
+        std::fs::remove_file(tls.join(AUTHORITY_CERT)).expect("remove");
+        let again = pinned_fingerprint(&auto, dir.path())
+            .expect("made again")
+            .expect("a fingerprint");
+        assert_ne!(again, first);
+    }
 }

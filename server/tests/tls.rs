@@ -21,7 +21,7 @@ fn a_tablet_enrolled_with_the_code_syncs_over_tls_and_the_wire_shows_nothing() {
     let mut camp = Server::new(&dir.path().join("camp"));
     camp.serve_with(&["--tls", "auto"]);
     let wire = RecordingProxy::start(camp.port);
-    let code = camp.invite("tablet-1", "supervisor", "Team 3", &wire.https_url());
+    let code = camp.invite("tablet-1", "supervisor", "Team 3", Some(&wire.https_url()));
     let invitation = Invitation::parse(&code).unwrap();
     let fingerprint = invitation
         .ca_fingerprint
@@ -77,8 +77,8 @@ fn a_server_with_another_authority_is_refused() {
     let mut camp_b = Server::new(&dir.path().join("b"));
     camp_a.serve_with(&["--tls", "auto"]);
     camp_b.serve_with(&["--tls", "auto"]);
-    let code_a = Invitation::parse(&camp_a.invite("tablet-1", "supervisor", "Team 3", &camp_a.https_url())).unwrap();
-    let code_b = Invitation::parse(&camp_b.invite("tablet-1", "supervisor", "Team 3", &camp_b.https_url())).unwrap();
+    let code_a = Invitation::parse(&camp_a.invite("tablet-1", "supervisor", "Team 3", None)).unwrap();
+    let code_b = Invitation::parse(&camp_b.invite("tablet-1", "supervisor", "Team 3", None)).unwrap();
     assert_ne!(
         code_a.ca_fingerprint, code_b.ca_fingerprint,
         "each camp has its own authority"

@@ -6,11 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use client_core::{HttpTransport, Store};
-use domain::Record;
-use serde_json::json;
 use std::time::{Duration, Instant};
 use tests::*;
-use uuid::Uuid;
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,7 +17,7 @@ fn main() {
         let (_, token) = server.enrol("bench", &["Team 3"], DeviceRole::Supervisor);
         let mut device = store(&dir.path().join(format!("device-{n}.db")), "bench", "bench");
         device.enroll(&server.url(), &token).unwrap();
-        fill(&mut device, n);
+        task_with_finds(&mut device, n);
         let floor = compressed_floor(&device);
 
         let transport = HttpTransport::new(&server.url(), &token);
@@ -55,22 +52,6 @@ fn main() {
             ms(times[18])
         );
         server.stop();
-    }
-}
-
-/// A task and n-1 finds, stored in batches.
-fn fill(device: &mut Store, n: usize) {
-    let task = Uuid::now_v7();
-    create(device, tests::task(task));
-    let records: Vec<Record> = (1..n)
-        .map(|i| {
-            let mut f = find(Uuid::now_v7(), task, None, &format!("F-{i:05}"));
-            f["location"] = json!({"lat": 40.0 + (i / 100) as f64 * 0.0002, "lon": 47.0 + (i % 100) as f64 * 0.0002, "method": "handheld_gnss", "accuracy_m": 2.0});
-            Record::from_json(f, Uuid::now_v7()).unwrap()
-        })
-        .collect();
-    for chunk in records.chunks(1_000) {
-        device.create_batch(chunk.to_vec()).unwrap();
     }
 }
 

@@ -101,6 +101,23 @@ pub fn find_on_grid(id: Uuid, task: Uuid, worked_area: Option<Uuid>, label: &str
     value
 }
 
+/// A task and `n - 1` finds about 20 m apart, stored in batches of 1,000: the device of the sync benchmarks.
+pub fn task_with_finds(store: &mut Store, n: usize) {
+    let task_id = Uuid::now_v7();
+    create(store, task(task_id));
+    let records: Vec<domain::Record> = (1..n)
+        .map(|i| {
+            let mut f = find(Uuid::now_v7(), task_id, None, &format!("F-{i:05}"));
+            f["location"] = json!({"lat": 40.0 + (i / 100) as f64 * 0.0002, "lon": 47.0 + (i % 100) as f64 * 0.0002,
+                "method": "handheld_gnss", "accuracy_m": 2.0});
+            domain::Record::from_json(f, Uuid::now_v7()).unwrap()
+        })
+        .collect();
+    for chunk in records.chunks(1_000) {
+        store.create_batch(chunk.to_vec()).unwrap();
+    }
+}
+
 pub fn create(store: &mut Store, value: Value) -> Uuid {
     store.create_json(&value.to_string()).unwrap().id
 }

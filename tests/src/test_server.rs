@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use server::config::Upstream;
-use server::http::{App, run};
+use server::http::App;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -18,6 +18,8 @@ pub const DEMO_TODAY: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 23).expect("
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// With [`TestServer::start_tls`]: the certificate of the server's own authority (DER), which devices pin.
+    pub authority: Option<Vec<u8>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -30,16 +32,28 @@ impl TestServer {
 
     /// Starts a server on a given address (to restart one where its devices expect it).
     pub fn start_at(data_dir: &Path, addr: SocketAddr) -> TestServer {
-        TestServer::start_with(data_dir, addr, None)
+        TestServer::start_with(data_dir, addr, None, false)
+    }
+
+    /// Starts a server on a free port speaking TLS as `serve --tls auto` does; [`TestServer::authority`] is the
+    /// certificate to pin, [`TestServer::https_url`] its address.
+    pub fn start_tls(data_dir: &Path) -> TestServer {
+        TestServer::start_with(data_dir, "127.0.0.1:0".parse().unwrap(), None, true)
     }
 
     /// Starts a camp's server on a free port, relaying to `upstream` every `every` (`serve --upstream`).
     pub fn start_relaying(data_dir: &Path, upstream: Upstream, every: std::time::Duration) -> TestServer {
-        TestServer::start_with(data_dir, "127.0.0.1:0".parse().unwrap(), Some((upstream, every)))
+        TestServer::start_with(data_dir, "127.0.0.1:0".parse().unwrap(), Some((upstream, every)), false)
     }
 
-    fn start_with(data_dir: &Path, addr: SocketAddr, relay: Option<(Upstream, std::time::Duration)>) -> TestServer {
+    fn start_with(
+        data_dir: &Path,
+        addr: SocketAddr,
+        relay: Option<(Upstream, std::time::Duration)>,
+        tls: bool,
+    ) -> TestServer {
         let storage = SqliteStorage::open(data_dir).unwrap();
+        let tls_dir = data_dir.to_path_buf();
         let (stop, stopped) = oneshot::channel::<()>();
         let (bound, address) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -50,14 +64,24 @@ impl TestServer {
                 .unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-                bound.send(listener.local_addr().unwrap()).unwrap();
+                let address = listener.local_addr().unwrap();
+                let tls = tls.then(|| {
+                    let auto = server::tls::TlsSetting::Auto { names: vec![] };
+                    server::tls::server_tls(&auto, &tls_dir, address).unwrap().unwrap()
+                });
+                let authority = tls.as_ref().and_then(|t| t.authority.as_ref()).map(|a| a.der.clone());
+                bound.send((address, authority)).unwrap();
                 let app = match &relay {
                     Some(_) => App::relaying(storage),
                     None => App::new(storage),
                 };
                 let relaying =
                     relay.map(|(upstream, every)| tokio::spawn(server::relay::run(app.clone(), upstream, every)));
-                run(listener, app, async move {
+                let edge = server::http::Edge {
+                    tls,
+                    ..server::http::Edge::default()
+                };
+                server::http::serve(listener, app, edge, async move {
                     let _ = stopped.await;
                 })
                 .await
@@ -67,9 +91,10 @@ impl TestServer {
                 }
             });
         });
-        let addr = address.recv().unwrap();
+        let (addr, authority) = address.recv().unwrap();
         TestServer {
             addr,
+            authority,
             data_dir: data_dir.to_path_buf(),
             shutdown: Some(stop),
             thread: Some(thread),
@@ -78,6 +103,11 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The address of a server started with [`TestServer::start_tls`].
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// Enrols a device and returns its token, as `fieldsync-server device add` does.

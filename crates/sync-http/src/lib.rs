@@ -53,6 +53,13 @@ pub enum Trust {
     Pinned(Vec<u8>),
 }
 
+impl Trust {
+    /// Only this authority (its certificate, DER) if there is one; else the system's.
+    pub fn pinned_or_system(authority: Option<Vec<u8>>) -> Trust {
+        authority.map_or(Trust::System, Trust::Pinned)
+    }
+}
+
 impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -62,18 +69,25 @@ impl fmt::Debug for Trust {
     }
 }
 
-/// Whether `url` may be spoken to in plain HTTP without `--insecure-http`: only a server on this machine (the
-/// loopback), whose traffic never crosses a network.
+/// Whether `url` may be spoken to without `--insecure-http`: https, or plain http to a server on this machine
+/// (the loopback), whose traffic never crosses a network. A URL with user information (`http://127.0.0.1@host`)
+/// or one that does not parse is not.
 pub fn plain_http_allowed(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return false;
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return false;
+    };
+    if authority.as_str().contains('@') {
+        return false;
+    }
+    if scheme.eq_ignore_ascii_case("https") {
         return true;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    scheme.eq_ignore_ascii_case("http")
+        && (host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
 /// Gets the certificate of the authority the server at `server_url` chains to (protocol::enrollment::CA_PATH),
@@ -151,16 +165,12 @@ impl HttpTransport {
     /// signing each request with the device's token, trusting the system's authorities. Plain HTTP is spoken to
     /// any server: the tests' and the demo's, on the loopback, and HQ's tools on a network the operator trusts.
     pub fn new(server_url: &str, token: &str) -> HttpTransport {
-        HttpTransport::build(server_url, token, &Trust::System, true)
+        HttpTransport::with_trust(server_url, token, &Trust::System, true)
     }
 
     /// A device's transport: over https, only certificates `trust` accepts; plain http only to the loopback unless
     /// `insecure_http` (otherwise every exchange is refused with [`TransportError::PlainHttp`], nothing sent).
     pub fn with_trust(server_url: &str, token: &str, trust: &Trust, insecure_http: bool) -> HttpTransport {
-        HttpTransport::build(server_url, token, trust, insecure_http)
-    }
-
-    fn build(server_url: &str, token: &str, trust: &Trust, insecure_http: bool) -> HttpTransport {
         let roots = match trust {
             Trust::System => ureq::tls::RootCerts::WebPki,
             Trust::Pinned(der) => {
@@ -292,6 +302,31 @@ impl protocol::session::ExchangeError for TransportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_allowed_to_the_loopback_alone() {
+        for allowed in [
+            "https://192.168.8.10:7878",
+            "HTTPS://camp.example",
+            "http://127.0.0.1:7878/",
+            "http://localhost:7878",
+            "http://[::1]:7878",
+            "http://127.8.0.1",
+        ] {
+            assert!(plain_http_allowed(allowed), "{allowed}");
+        }
+        for refused in [
+            "http://192.168.8.10:7878",
+            "HTTP://10.0.0.5",
+            "http://127.0.0.1:1@10.0.0.5:7878",
+            "http://localhost@10.0.0.5",
+            "http://localhost.evil.example",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(!plain_http_allowed(refused), "{refused}");
+        }
+    }
 
     /// `https://` is spoken: a server that is not there is a connection refused, not "TLS required, but
     /// transport is unsecured" (what a build without a TLS provider says before it even connects).

@@ -45,9 +45,17 @@ pub async fn device(storage: SqliteStorage, settings: &Settings, command: Device
                 role.as_str(),
                 join(&device.teams)
             );
+            // What the last `serve` offered; before the first, what these settings will.
+            let serving = match server::serving::Serving::recorded(&settings.data_dir) {
+                Some(serving) => serving,
+                None => server::serving::Serving {
+                    url: settings.public_url(),
+                    ca_fingerprint: server::tls::pinned_fingerprint(&settings.tls, &settings.data_dir)?,
+                },
+            };
             let invitation = protocol::enrollment::Invitation {
-                server: url.unwrap_or_else(|| settings.public_url()),
-                ca_fingerprint: server::tls::pinned_fingerprint(&settings.tls, &settings.data_dir)?,
+                server: url.unwrap_or(serving.url),
+                ca_fingerprint: serving.ca_fingerprint,
                 token,
             };
             outln!("server: {}", invitation.server);

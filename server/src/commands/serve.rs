@@ -36,9 +36,18 @@ pub async fn serve(storage: SqliteStorage, settings: &Settings, limits: Limits, 
 
 /// TLS and connection limits for the bound listener, logging what devices must pin.
 fn edge(settings: &Settings, listener: &tokio::net::TcpListener, limits: Limits) -> Result<Edge> {
-    let tls = server::tls::server_tls(&settings.tls, &settings.data_dir, listener.local_addr()?)?;
+    let address = listener.local_addr()?;
+    let tls = server::tls::server_tls(&settings.tls, &settings.data_dir, address)?;
+    let fingerprint = tls
+        .as_ref()
+        .and_then(|tls| tls.authority.as_ref())
+        .map(|a| a.fingerprint.clone());
+    let serving = server::serving::Serving::at(address, fingerprint, tls.is_some());
+    serving.record(&settings.data_dir)?;
     match &tls {
-        Some(tls) => tracing::info!(fingerprint = %tls.fingerprint, names = ?tls.names, "speaking TLS"),
+        Some(tls) => {
+            tracing::info!(url = %serving.url, fingerprint = ?serving.ca_fingerprint, names = ?tls.names, "speaking TLS")
+        }
         None if !listener.local_addr()?.ip().is_loopback() => tracing::warn!(
             "serving plain HTTP beyond the loopback (--tls off): tokens and records cross the network in clear \
              unless a proxy in front speaks TLS"
@@ -79,9 +88,13 @@ pub async fn serve_demo(storage: SqliteStorage, settings: &Settings, limits: Lim
     let app = server::http::App::new(storage);
     if fill {
         let (app, data_dir) = (app.clone(), settings.data_dir.clone());
-        let authority = edge.tls.as_ref().map(|tls| tls.authority_der.clone());
+        // Over TLS, the demo's devices trust what a tablet would: the server's own authority, pinned.
+        let trust = edge
+            .tls
+            .as_ref()
+            .map(|tls| sync_http::Trust::pinned_or_system(tls.authority.as_ref().map(|a| a.der.clone())));
         tokio::spawn(async move {
-            match fill_demo(&app.sync.store, address, authority, &data_dir).await {
+            match fill_demo(&app.sync.store, address, trust, &data_dir).await {
                 Ok(message) => tracing::info!("demo: {message}"),
                 Err(e) => tracing::error!("demo: {e:#}"),
             }
@@ -95,11 +108,11 @@ pub async fn serve_demo(storage: SqliteStorage, settings: &Settings, limits: Lim
 }
 
 /// Enrols the small demo's devices and pushes it to this server, listening on `address`.
-/// Over TLS, `authority` is the certificate the server's chains to.
+/// Over TLS (`trust` given), the demo's devices dial https and trust what it says.
 pub async fn fill_demo(
     storage: &SqliteStorage,
     address: SocketAddr,
-    authority: Option<Vec<u8>>,
+    trust: Option<sync_http::Trust>,
     data_dir: &std::path::Path,
 ) -> Result<String> {
     let scenario = demo::Scenario::new(demo::Scale::Small, 1, demo::programme_today());
@@ -116,10 +129,8 @@ pub async fn fill_demo(
         address
     };
     let mut lines = demo::ProgressLines::default();
-    let (scheme, trust) = match authority {
-        Some(der) => ("https", sync_http::Trust::Pinned(der)),
-        None => ("http", sync_http::Trust::System),
-    };
+    let scheme = if trust.is_some() { "https" } else { "http" };
+    let trust = trust.unwrap_or(sync_http::Trust::System);
     let report = demo::push_in_background(
         format!("{scheme}://{target}"),
         trust,

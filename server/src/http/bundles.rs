@@ -3,11 +3,9 @@
 //! credential sealed it, through the same ingress as `fieldsync-server import-bundle` (sync_core::bundles), so the
 //! carrier can neither change it nor lend it its own role.
 
-use super::guard::protocol_body;
-use super::{App, Backend, bearer, error_response};
-use axum::body::Bytes;
+use super::{App, Backend, bearer, error_response, guard};
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
@@ -16,23 +14,17 @@ use std::sync::Arc;
 use sync_core::Refusal;
 use sync_core::bundles::ImportError;
 
-pub async fn forward<S: Backend>(
-    State(app): State<Arc<App<S>>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match protocol_body(&headers, body, protocol::BUNDLE_MEDIA_TYPE) {
-        Ok(body) => body,
-        Err(refusal) => return error_response(refusal),
-    };
-    match import(&app, &headers, &body).await {
+pub async fn forward<S: Backend>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Body) -> Response {
+    match import(&app, &headers, body).await {
         Ok(body) => ([(header::CONTENT_TYPE, protocol::MEDIA_TYPE)], body).into_response(),
         Err(refusal) => error_response(refusal),
     }
 }
 
-async fn import<S: Backend>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Refusal> {
+async fn import<S: Backend>(app: &App<S>, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+    guard::media_type(headers, protocol::BUNDLE_MEDIA_TYPE)?;
     let carrier = app.sync.authenticate(bearer(headers)).await?;
+    let body = guard::read_body(body).await?;
     let refused = |e: ImportError| match e {
         ImportError::Storage(e) => Refusal::internal(e),
         ImportError::Refused(refusal) => refusal,
@@ -42,7 +34,7 @@ async fn import<S: Backend>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> R
         e => Refusal::new(ErrorCode::Forbidden, e.to_string()),
     };
     let opened =
-        protocol::bundle::read_within(body, protocol::limits::MAX_MESSAGE_BYTES).map_err(|e| refused(e.into()))?;
+        protocol::bundle::read_within(&body, protocol::limits::MAX_MESSAGE_BYTES).map_err(|e| refused(e.into()))?;
     if matches!(opened.bundle.header.covers, Covers::Relayed { .. }) {
         let message = "a camp's bundle for upstream is imported at HQ with `fieldsync-server import-bundle`, not \
                        forwarded by a device; nothing of it was stored";

@@ -7,8 +7,11 @@
 //! - a TLS handshake must finish within `handshake_timeout`;
 //! - at most `max_connections` are held: a connection beyond that closes the one that has been quiet (read and
 //!   written nothing) the longest, so a newcomer is always served and idle connections, not the device that
-//!   needs the server, are the ones shed. A request in flight on a closed connection finishes first (hyper's
-//!   graceful shutdown).
+//!   needs the server, are the ones shed. A request in flight on a closed connection may finish first (hyper's
+//!   graceful shutdown), within `header_timeout` again; then the connection is dropped, so a client trickling a
+//!   body cannot hold a shed connection open. If nothing can be shed and twice the cap are held, a newcomer is
+//!   closed at once: the count of connections is bounded whatever the clients do.
+//! - On shutdown the listener closes at once, and every connection gets the same grace.
 //!
 //! Only HTTP/1.1 is spoken: every client of the protocol (ureq) speaks it, and a browser does over TLS too.
 
@@ -69,21 +72,28 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, or a connection reset before it was accepted: shed the quietest
-                // connection and go on (axum::serve sleeps a second here; a shed connection frees one at once).
+            // Out of file descriptors: shed the quietest connection, and wait a moment for it to go (axum::serve
+            // sleeps a second here).
+            Err(error) if matches!(error.raw_os_error(), Some(EMFILE | ENFILE)) => {
                 tracing::warn!("cannot accept a connection: {error}");
                 held.shed_quietest();
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
+            // A client that reset before it was accepted, and the like: that connection only.
+            Err(error) => {
+                tracing::debug!("cannot accept a connection: {error}");
+                continue;
+            }
         };
-        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
-        if held.count() >= limits.max_connections {
-            held.shed_quietest();
+        if held.count() >= limits.max_connections && !held.shed_quietest() && held.count() >= 2 * limits.max_connections
+        {
+            // Every connection held is being shed already and finishing its request: this one waits for none.
+            drop(stream);
+            continue;
         }
         let connection = held.add();
         let (router, tls, stop, held) = (router.clone(), tls.clone(), stop.clone(), held.clone());
@@ -92,10 +102,15 @@ pub async fn serve(
                 inner: stream,
                 connection: connection.clone(),
             };
+            // Removed however the task ends, a panic in a handler included.
+            let _registered = Registered {
+                held,
+                connection: connection.clone(),
+            };
             serve_connection(io, peer, router, tls, limits, &connection, stop).await;
-            held.remove(&connection);
         });
     }
+    drop(listener);
     let _ = stopping.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
@@ -161,7 +176,10 @@ async fn serve_http<I>(
         () = stopped(stop) => {}
     }
     http.as_mut().graceful_shutdown();
-    finished(http.await);
+    match tokio::time::timeout(limits.header_timeout, http).await {
+        Ok(done) => finished(done),
+        Err(_) => tracing::debug!("dropped a shed connection whose request did not finish in time"),
+    }
 }
 
 fn finished(done: hyper::Result<()>) {
@@ -231,16 +249,21 @@ impl Held {
         self.lock().len()
     }
 
-    /// Closes the connection quiet the longest that is not being closed already (a linear scan, only at the cap).
-    fn shed_quietest(&self) {
+    /// Closes the connection quiet the longest that is not being closed already (a linear scan, only at the cap);
+    /// false if every one is being closed already.
+    fn shed_quietest(&self) -> bool {
         let connections = self.lock();
         let quietest = connections
             .values()
             .filter(|c| !c.shedding.load(Ordering::Relaxed))
             .min_by_key(|c| c.active_at.load(Ordering::Relaxed));
-        if let Some(connection) = quietest {
-            connection.shedding.store(true, Ordering::Relaxed);
-            connection.shed.notify_one();
+        match quietest {
+            Some(connection) => {
+                connection.shedding.store(true, Ordering::Relaxed);
+                connection.shed.notify_one();
+                true
+            }
+            None => false,
         }
     }
 
@@ -249,6 +272,22 @@ impl Held {
         self.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// A connection's place in [`Held`], given up when its task ends.
+struct Registered {
+    held: Arc<Held>,
+    connection: Arc<Connection>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.held.remove(&self.connection);
+    }
+}
+
+/// The `errno` of a process out of file descriptors, and of a system out of them.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
 
 /// A connection's stream, noting when it last moved a byte.
 struct Tracked<T> {

@@ -1,10 +1,9 @@
 //! What every request meets at the edge before a handler reads it, and every answer on its way out: the bearer
-//! token, a protocol body's content type and size, the headers that keep a browser from misreading or framing a
+//! token, a protocol request's content type and its body's size (read only after the type and the token), the headers that keep a browser from misreading or framing a
 //! page, and a log line (and running count) of every request refused with 400, 401, 403 or 413, naming the peer
 //! and the path, never a header's value.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -21,36 +20,37 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// A protocol message's body: of `media_type`, within the size limit; otherwise the refusal, in the protocol's
-/// JSON (a 413 from the body limit would otherwise be axum's plain text).
-pub fn protocol_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    media_type: &str,
-) -> Result<Bytes, Refusal> {
+/// A protocol request must be sent as `media_type`; checked, with the token, before its body is read.
+pub fn media_type(headers: &HeaderMap, media_type: &str) -> Result<(), Refusal> {
     let given = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let essence = given.map(|v| v.split(';').next().unwrap_or_default().trim());
-    if !essence.is_some_and(|e| e.eq_ignore_ascii_case(media_type)) {
-        let message = format!(
-            "the body must be sent as Content-Type: {media_type} (it was {}): docs/protocol.md",
-            given.unwrap_or("not given")
-        );
-        return Err(Refusal::new(ErrorCode::BadRequest, message));
+    if essence.is_some_and(|e| e.eq_ignore_ascii_case(media_type)) {
+        return Ok(());
     }
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let message = format!(
+        "the body must be sent as Content-Type: {media_type} (it was {}): docs/protocol.md",
+        given.unwrap_or("not given")
+    );
+    Err(Refusal::new(ErrorCode::BadRequest, message))
+}
+
+/// A protocol request's body, read only once the request is known to be one (its type) from an enrolled device
+/// (its token), and only up to the limit: an oversize body is the protocol's JSON `too_large`.
+pub async fn read_body(body: Body) -> Result<Bytes, Refusal> {
+    let limit = protocol::limits::MAX_REQUEST_BYTES;
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
             Refusal::new(
                 ErrorCode::TooLarge,
                 format!(
                     "the body is larger than {} MiB: push in smaller batches",
-                    protocol::limits::MAX_REQUEST_BYTES / (1024 * 1024)
+                    limit / (1024 * 1024)
                 ),
             )
         } else {
-            Refusal::new(
-                ErrorCode::BadRequest,
-                format!("the body could not be read: {rejection}"),
-            )
+            Refusal::new(ErrorCode::BadRequest, format!("the body could not be read: {error}"))
         }
     })
 }

@@ -46,8 +46,17 @@ impl<S: Backend> App<S> {
     }
 }
 
-pub fn router<S: Backend>(app: Arc<App<S>>) -> Router {
-    Router::new()
+/// The routes; `authority_pem`, over TLS with the server's own authority, is served at
+/// protocol::enrollment::CA_PATH.
+pub fn router<S: Backend>(app: Arc<App<S>>, authority_pem: Option<String>) -> Router {
+    let routes = match authority_pem {
+        Some(pem) => Router::new().route(
+            protocol::enrollment::CA_PATH,
+            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/x-pem-file")], pem) }),
+        ),
+        None => Router::new(),
+    };
+    routes
         .route("/health", get(sync::health::<S>))
         .route(protocol::SYNC_PATH, post(sync::sync::<S>))
         .route(protocol::BUNDLE_PATH, post(bundles::forward::<S>))
@@ -126,14 +135,12 @@ pub async fn serve<S: Backend>(
     edge: Edge,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut routes = router(app);
-    let tls = edge.tls.map(|tls| {
-        let pem = tls.authority_pem;
-        routes = std::mem::take(&mut routes).route(
-            protocol::enrollment::CA_PATH,
-            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/x-pem-file")], pem) }),
-        );
-        tls.config
-    });
+    let authority_pem = edge
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.authority.as_ref())
+        .map(|a| a.pem.clone());
+    let routes = router(app, authority_pem);
+    let tls = edge.tls.map(|tls| tls.config);
     connections::serve(listener, routes, tls, edge.limits, shutdown).await
 }

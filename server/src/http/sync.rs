@@ -1,11 +1,9 @@
 //! The sync endpoint over HTTP (`POST /v1/sync`, `GET /health`): decode, authenticate, sync_core's serve, encode.
 
-use super::guard::protocol_body;
-use super::{App, Backend, bearer, error_response};
+use super::{App, Backend, bearer, error_response, guard};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use protocol::{ErrorCode, SyncRequest};
@@ -18,25 +16,19 @@ pub async fn health<S: Backend>(State(app): State<Arc<App<S>>>) -> Response {
     Json(body).into_response()
 }
 
-pub async fn sync<S: Backend>(
-    State(app): State<Arc<App<S>>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match protocol_body(&headers, body, protocol::MEDIA_TYPE) {
-        Ok(body) => body,
-        Err(refusal) => return error_response(refusal),
-    };
-    match exchange(&app, &headers, &body).await {
+pub async fn sync<S: Backend>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Body) -> Response {
+    match exchange(&app, &headers, body).await {
         Ok(body) => ([(header::CONTENT_TYPE, protocol::MEDIA_TYPE)], body).into_response(),
         Err(refusal) => error_response(refusal),
     }
 }
 
-async fn exchange<S: Backend>(app: &App<S>, headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, Refusal> {
+async fn exchange<S: Backend>(app: &App<S>, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+    guard::media_type(headers, protocol::MEDIA_TYPE)?;
     let device = app.sync.authenticate(bearer(headers)).await?;
+    let body = guard::read_body(body).await?;
     let request: SyncRequest =
-        protocol::decode(body).map_err(|e| Refusal::new(ErrorCode::BadRequest, e.to_string()))?;
+        protocol::decode(&body).map_err(|e| Refusal::new(ErrorCode::BadRequest, e.to_string()))?;
     let response = app.sync.serve(&device, request, chrono::Utc::now()).await?;
     protocol::encode(&response).map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))
 }

@@ -123,11 +123,16 @@ impl Server {
         (id, token.trim().to_string())
     }
 
-    /// `device add` for a device reaching the server at `url`: the enrollment code it prints (the QR code's text).
-    pub fn invite(&self, name: &str, role: &str, team: &str, url: &str) -> String {
-        let out = self.ok(&[
-            "device", "add", "--name", name, "--role", role, "--team", team, "--url", url, "--no-qr",
-        ]);
+    /// `device add` for a device reaching the server at `url` (default: where the server last served): the
+    /// enrollment code it prints (the QR code's text).
+    pub fn invite(&self, name: &str, role: &str, team: &str, url: Option<&str>) -> String {
+        let mut args = vec![
+            "device", "add", "--name", name, "--role", role, "--team", team, "--no-qr",
+        ];
+        if let Some(url) = url {
+            args.extend(["--url", url]);
+        }
+        let out = self.ok(&args);
         let code = out
             .lines()
             .skip_while(|l| !l.starts_with("enrollment code"))
