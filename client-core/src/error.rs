@@ -9,6 +9,8 @@ pub enum StoreError {
     NotInitialised(PathBuf),
     #[error("a fieldsync store already exists at {0}")]
     AlreadyInitialised(PathBuf),
+    #[error("cannot create the store file {path}: {reason}")]
+    CannotCreate { path: PathBuf, reason: String },
     #[error(
         "the store at {path} was written by a newer fieldsync (schema {found}, this build knows {known}): update fieldsync"
     )]

@@ -51,13 +51,33 @@ impl fmt::Debug for Store {
     }
 }
 
+/// Creates the empty store file readable by its owner alone (0600): a lost tablet's store is no one else's to
+/// read on the machine it is copied to. SQLite gives its WAL and shared-memory files the database's permissions.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => StoreError::AlreadyInitialised(path.to_path_buf()),
+            _ => StoreError::CannotCreate {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            },
+        })
+}
+
 impl Store {
-    /// Creates a new store file with a fresh device identity.
+    /// Creates a new store file (0600) with a fresh device identity.
     pub fn init(path: impl AsRef<Path>, device_name: &str, user: &str) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         if path.exists() {
             return Err(StoreError::AlreadyInitialised(path));
         }
+        create_private(&path)?;
         let conn = Connection::open(&path)?;
         configure(&conn)?;
         migrate(&conn, &path)?;

@@ -402,3 +402,24 @@ fn a_programme_merged_from_elsewhere_reads_back_as_it_was_made_in_every_record_t
     let again = store.import_changes(&store.export_changes().unwrap()).unwrap();
     assert_eq!((again.new_changes, again.records_changed.len()), (0, 0));
 }
+
+/// A lost tablet's store is its owner's alone on the machine it is copied to: the file and the WAL and
+/// shared-memory files SQLite makes beside it are 0600 from the first write.
+#[test]
+fn a_new_store_and_its_journal_files_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tablet.db");
+    let mut store = store(&path, "Tablet T-03", "A. Aliyev");
+    day_of_work(&mut store);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600, "the store file");
+    for suffix in ["-wal", "-shm"] {
+        let journal = dir.path().join(format!("tablet.db{suffix}"));
+        assert!(journal.exists(), "a write in WAL mode leaves {}", journal.display());
+        assert_eq!(mode(&journal), 0o600, "{}", journal.display());
+    }
+    drop(store);
+    let err = Store::init(&path, "Tablet T-04", "B. Mammadov").unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyInitialised(_)), "{err}");
+}

@@ -23,6 +23,7 @@ use crate::rows::parse_uuid;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use std::fmt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use sync_core::store::StorageError;
@@ -70,10 +71,26 @@ impl SqliteStorage {
     }
 
     fn open_file(data_dir: &Path) -> Result<SqliteStorage, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StorageError::Database(format!("cannot create the data directory {}: {e}", data_dir.display()))
-        })?;
+        // The data directory and its database are the server's user's alone (0700, 0600): they hold every record
+        // and every device's token hash. A directory that exists already keeps the permissions it was given.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| {
+                StorageError::Database(format!("cannot create the data directory {}: {e}", data_dir.display()))
+            })?;
         let path = data_dir.join(FILE_NAME);
+        if !path.exists() {
+            // SQLite gives the WAL and shared-memory files the database file's permissions.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| StorageError::Database(format!("cannot create {}: {e}", path.display())))?;
+        }
         let mut conn = Connection::open(&path)?;
         configure(&conn)?;
         migrate(&mut conn)?;

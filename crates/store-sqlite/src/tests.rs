@@ -220,3 +220,20 @@ fn pull_queries_are_index_driven() {
         );
     }
 }
+
+/// The server's data directory holds every record and every device's token hash: a new one is 0700 and its
+/// database 0600, and the WAL beside it follows the database.
+#[tokio::test]
+async fn a_new_data_directory_and_its_database_are_the_servers_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("camp").join("data");
+    let storage = SqliteStorage::open(&data_dir).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data_dir), 0o700, "the data directory");
+    assert_eq!(mode(&data_dir.join(FILE_NAME)), 0o600, "the database");
+    let wal = data_dir.join(format!("{FILE_NAME}-wal"));
+    assert!(wal.exists(), "the database is in WAL mode");
+    assert_eq!(mode(&wal), 0o600, "the WAL");
+    drop(storage);
+}
