@@ -56,6 +56,31 @@ impl Enrollment {
     }
 }
 
+/// What enrolling by a code gave: who the server enrolled this device as, and how its first sync went (the
+/// enrollment is kept either way: `fieldsync sync` tries again).
+#[derive(Debug)]
+pub struct CodeEnrollment {
+    pub device: protocol::DeviceProfile,
+    pub first_sync: Result<SyncReport, SyncError>,
+}
+
+/// The server address of `enrollment`, without a trailing slash, if it is one this device may speak to.
+fn checked_address(enrollment: &Enrollment) -> Result<&str, StoreError> {
+    let url = enrollment.server_url.trim().trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(StoreError::BadEdit(format!(
+            "server address {url} must start with https:// (or http:// for a server on this machine)"
+        )));
+    }
+    if !enrollment.insecure_http && !sync_http::plain_http_allowed(url) {
+        return Err(StoreError::BadEdit(format!(
+            "{url} is plain http: the device's credential and every record would cross the network in clear. Use \
+             the https:// address `fieldsync-server device add` prints, or --insecure-http on a network you trust"
+        )));
+    }
+    Ok(url)
+}
+
 pub(crate) const SERVER_URL: &str = "server_url";
 const TOKEN: &str = "device_token";
 /// The pinned authority's certificate, hex of its DER.
@@ -72,18 +97,7 @@ impl Store {
     /// Records how this device reaches its server. A new enrollment starts a new conversation: the next sync
     /// reconciles with (or pulls from the start of) that server.
     pub fn enroll_with(&mut self, enrollment: &Enrollment) -> Result<(), StoreError> {
-        let url = enrollment.server_url.trim().trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(StoreError::BadEdit(format!(
-                "server address {url} must start with https:// (or http:// for a server on this machine)"
-            )));
-        }
-        if !enrollment.insecure_http && !sync_http::plain_http_allowed(url) {
-            return Err(StoreError::BadEdit(format!(
-                "{url} is plain http: the token and every record would cross the network in clear. Use the \
-                 https:// address `fieldsync-server device add` prints, or --insecure-http on a network you trust"
-            )));
-        }
+        let url = checked_address(enrollment)?;
         if enrollment.token.trim().is_empty() {
             return Err(StoreError::BadEdit(
                 "the token is empty: copy it from `fieldsync-server device add`".into(),
@@ -102,6 +116,43 @@ impl Store {
             }
             self.drop_cursor()?;
             Ok(())
+        })
+    }
+
+    /// Enrols with a one-time enrollment code, as `fieldsync enroll --code` does: exchanges the code at the server
+    /// (over the pinned authority, if `enrollment.authority` is one) for this install's own credential, keeps it,
+    /// and syncs. `enrollment.token` is ignored. If the exchange fails (a wrong address, a certificate that is not
+    /// the pinned authority's, a code used, expired or unknown), nothing in the store changes and the error says
+    /// why. Once the server has given the credential, the code is spent and the credential is kept whatever the
+    /// first sync does: [`CodeEnrollment::first_sync`] says how that went.
+    pub fn enroll_by_code(
+        &mut self,
+        enrollment: &Enrollment,
+        code: &str,
+        progress: impl FnMut(SyncProgress),
+    ) -> Result<CodeEnrollment, SyncError> {
+        checked_address(enrollment)?;
+        if code.trim().is_empty() {
+            return Err(StoreError::BadEdit(
+                "the enrollment code is empty: copy it from `fieldsync-server device add`".into(),
+            )
+            .into());
+        }
+        let anonymous = Enrollment {
+            token: String::new(),
+            ..enrollment.clone()
+        };
+        let answer = anonymous.transport().enroll(code)?;
+        let enrolled = Enrollment {
+            token: answer.credential,
+            ..enrollment.clone()
+        };
+        self.enroll_with(&enrolled)?;
+        self.write(|| self.set_enrolled(&answer.device))?;
+        let first_sync = self.sync(progress);
+        Ok(CodeEnrollment {
+            device: answer.device,
+            first_sync,
         })
     }
 

@@ -31,7 +31,7 @@ pub use bundle::{BundleContents, BundleImported, BundleWritten};
 pub use carried::{CarriedBundle, Forwarded};
 pub use compaction::CompactionReport;
 pub use editing::Saved;
-pub use enrollment::{Enrollment, fetch_authority};
+pub use enrollment::{CodeEnrollment, Enrollment, fetch_authority};
 pub use error::StoreError;
 pub use exchange::{DocumentChanges, ImportReport, OutboxChange};
 pub use identity::DeviceIdentity;

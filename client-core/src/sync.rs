@@ -18,7 +18,9 @@ use uuid::Uuid;
 /// Why a sync could not be completed. The outbox is never lost: sync again and it resumes.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("this device is not enrolled with a server: run `fieldsync enroll --server URL --token TOKEN`")]
+    #[error(
+        "this device is not enrolled with a server: run `fieldsync enroll --code CODE` with the code `fieldsync-server device add` printed"
+    )]
     NotEnrolled,
     #[error("cannot reach the server at {url}: {reason}. Your changes stay on this device; sync again when connected")]
     Network { url: String, reason: String },

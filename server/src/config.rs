@@ -95,14 +95,28 @@ pub struct Given {
 }
 
 impl Settings {
+    /// The data directory alone (given, else the file's, else the default), for a command that must not read
+    /// what is in it before it runs (`enroll-upstream` replaces a damaged upstream credential).
+    pub fn data_dir(given: Option<PathBuf>, file: Option<&Path>) -> anyhow::Result<PathBuf> {
+        let file = file.map(FileConfig::read).transpose()?.unwrap_or_default();
+        Ok(given
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+    }
+
     pub fn resolve(given: Given, file: Option<&Path>) -> anyhow::Result<Settings> {
         let file = file.map(FileConfig::read).transpose()?.unwrap_or_default();
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse()?;
+        let data_dir = given
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let upstream = match (
             given.upstream.or(file.upstream),
             given.upstream_token.or(file.upstream_token),
         ) {
-            (None, None) => None,
+            // Flags and the file say nothing: the upstream `enroll-upstream` enrolled this camp with, if any.
+            (None, None) => crate::upstream_credential::recorded(&data_dir)?,
             (Some(url), Some(token)) => Some(Upstream {
                 url: url.trim_end_matches('/').to_string(),
                 token: token.trim().to_string(),
@@ -115,16 +129,13 @@ impl Settings {
                 insecure_http: given.upstream_insecure_http || file.upstream_insecure_http,
             }),
             (Some(url), None) => anyhow::bail!(
-                "an upstream ({url}) needs the relay's token there: --upstream-token, FIELDSYNC_UPSTREAM_TOKEN or \
-                 upstream_token in the config file (HQ makes it with `fieldsync-server device add --role relay`)"
+                "an upstream ({url}) needs the relay's credential there: enrol this camp with the code HQ's \
+                 `fieldsync-server device add --role relay` printed (`fieldsync-server enroll-upstream --code …`, \
+                 then `serve` without --upstream), or give --upstream-token"
             ),
             (None, Some(_)) => anyhow::bail!("an upstream token is given but no upstream: add --upstream URL"),
         };
         let listen = given.listen.or(file.listen).unwrap_or(default_listen);
-        let data_dir = given
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let names = if given.tls_names.is_empty() {
             file.tls_names
         } else {

@@ -12,3 +12,4 @@ pub mod private_files;
 pub mod relay;
 pub mod serving;
 pub mod tls;
+pub mod upstream_credential;

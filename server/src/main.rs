@@ -160,6 +160,16 @@ enum Command {
         upstream_token: Option<String>,
         file: PathBuf,
     },
+    /// At a camp: exchange the enrollment code HQ's `device add --role relay` printed for the camp's credential at
+    /// HQ, kept in the data directory (0600); `serve` then relays to HQ without --upstream.
+    EnrollUpstream {
+        /// The whole enrollment code (`fieldsync:enroll?…`).
+        #[arg(long)]
+        code: String,
+        /// Allow plain http to an HQ beyond this machine: the credential and records cross the network in clear.
+        #[arg(long)]
+        insecure_http: bool,
+    },
     /// Make everything the server derives from its change log (records, their warnings and heads, snapshots,
     /// task scopes, HQ's layer tables) again from the log alone. Stop the server first.
     Rebuild,
@@ -193,7 +203,8 @@ struct TlsFlags {
 
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
-    /// Enrol a device; prints its token once (and as a QR code for a tablet's camera).
+    /// Enrol a device: prints its one-time enrollment code once (and as a QR code for a tablet's camera), which
+    /// the device exchanges for its own credential with `fieldsync enroll`.
     Add {
         #[arg(long)]
         name: String,
@@ -203,18 +214,35 @@ pub enum DeviceCommand {
         /// deminer, team-leader, supervisor, hq, relay or admin (docs/authority.md says what each may do).
         #[arg(long)]
         role: Role,
-        /// Do not print the QR code.
-        #[arg(long)]
-        no_qr: bool,
-        /// The address devices reach this server at (default: from the listen address in the config file).
-        #[arg(long)]
-        url: Option<String>,
+        #[command(flatten)]
+        code: CodeFlags,
     },
     List,
-    /// Revoke a device: its token stops working at once.
+    /// Revoke a device: its credential and any enrollment code of it stop working at once.
     Revoke {
         device_id: uuid::Uuid,
     },
+    /// Give a device a new enrollment code: its credential and any earlier code stop working at once, and the
+    /// device enrols again with the new code (a tablet reinstalled, a credential that may have leaked).
+    Rotate {
+        device_id: uuid::Uuid,
+        #[command(flatten)]
+        code: CodeFlags,
+    },
+}
+
+/// How an enrollment code is handed over.
+#[derive(Debug, clap::Args)]
+pub struct CodeFlags {
+    /// Do not print the QR code.
+    #[arg(long)]
+    pub no_qr: bool,
+    /// The address devices reach this server at (default: where `serve` last served).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Hours the enrollment code is good for.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=24 * 30))]
+    pub expires_in: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +282,11 @@ async fn main() -> Result<()> {
         given.tls_names = tls.tls_names.clone();
         every = (*upstream_every).max(1);
         limits.max_connections = (*max_connections).max(1);
+    }
+    if let Command::EnrollUpstream { code, insecure_http } = &cli.command {
+        // Before the settings: they would read the credential this replaces.
+        let data_dir = Settings::data_dir(cli.data_dir.clone(), cli.config.as_deref())?;
+        return commands::enroll_upstream::enroll_upstream(&data_dir, code, *insecure_http);
     }
     let settings = Settings::resolve(given, cli.config.as_deref())?;
     let makes_data = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
@@ -301,8 +334,11 @@ async fn main() -> Result<()> {
             file,
             ..
         } => {
-            let token = relay_token(upstream_token, &settings)
-                .context("a bundle for upstream is sealed with the relay's token at HQ: give --upstream-token")?;
+            let token = relay_token(upstream_token, &settings).context(
+                "a bundle for upstream is sealed with the camp's credential at HQ, and this camp has none: enrol it \
+                 with the code HQ's `device add --role relay` printed (`fieldsync-server enroll-upstream --code …`), \
+                 or give --upstream-token",
+            )?;
             commands::bundle::export_upstream_bundle(storage, all, &token, &file).await
         }
         Command::ExportBundle {
@@ -312,6 +348,7 @@ async fn main() -> Result<()> {
             commands::bundle::export_bundle(storage, &device, after, &file).await
         }
         Command::Status { json } => commands::status::status(storage, json).await,
+        Command::EnrollUpstream { .. } => anyhow::bail!("enroll-upstream runs before the storage is opened"),
         Command::Stats { filter, json } => commands::stats::stats(storage, &filter, json).await,
     }
 }

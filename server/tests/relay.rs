@@ -230,3 +230,49 @@ fn a_camp_relays_its_tablets_work_to_hq_and_hqs_decisions_back() {
     assert_eq!(hq.logged(), at_hq, "HQ logged nothing twice");
     assert_eq!(camp.logged(), at_camp, "the camp logged nothing twice");
 }
+
+#[test]
+fn a_camp_enrolled_with_hq_by_its_code_relays_without_upstream_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hq = Server::new(&dir.path().join("hq"));
+    hq.serve();
+    let code = hq.invite("camp-a", "relay", "Team 3", None);
+    let (_, hq_token) = hq.enrol("hq-analyst", "hq");
+
+    // A damaged or mistyped code changes nothing at the camp.
+    let mut camp = Server::new(&dir.path().join("camp"));
+    let refused = camp.fails(&["enroll-upstream", "--code", "fieldsync:enroll?server=nowhere"]);
+    assert!(refused.contains("code"), "{refused}");
+    let credential_file = camp.data_dir.join("upstream.json");
+    assert!(!credential_file.exists());
+
+    let enrolled = camp.ok(&["enroll-upstream", "--code", &code]);
+    assert!(enrolled.contains("as camp-a (relay"), "{enrolled}");
+    let kept = std::fs::read_to_string(&credential_file).unwrap();
+    let invitation = client_core::Invitation::parse(&code).unwrap();
+    assert!(!kept.contains(&invitation.code), "the one-time code is spent, not kept");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credential_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "upstream.json is {mode:o}");
+    }
+    // The code is spent: a second camp cannot take the same identity at HQ, and its data directory stays empty.
+    let other = Server::new(&dir.path().join("other-camp"));
+    let again = other.fails(&["enroll-upstream", "--code", &code]);
+    assert!(again.contains("used already"), "{again}");
+    assert!(!other.data_dir.join("upstream.json").exists());
+
+    let camp_url = camp.serve_with(&["--upstream-every", "1"]);
+    let (_, supervisor_token) = camp.enrol("tablet-3", "supervisor");
+    let mut tablet = device(&dir.path().join("tablet.db"), "tablet-3");
+    tablet.enroll(&camp_url, &supervisor_token).unwrap();
+    day_of_work(&mut tablet, "T-031");
+    assert_eq!(tablet.sync(|_| {}).unwrap().rejected.len(), 0);
+
+    let mut analyst = device(&dir.path().join("analyst.db"), "hq-analyst");
+    analyst.enroll(&hq.url(), &hq_token).unwrap();
+    sync_until(&mut analyst, "the camp's day reaching HQ", |s| {
+        s.list(&ListFilter::default()).unwrap().len() == 3
+    });
+    assert_eq!(status(&camp)["upstream"]["changes_waiting"], 0);
+}

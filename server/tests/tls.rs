@@ -34,18 +34,23 @@ fn a_tablet_enrolled_with_the_code_syncs_over_tls_and_the_wire_shows_nothing() {
     let authority = client_core::fetch_authority(&invitation.server, &fingerprint).unwrap();
     let enrollment = Enrollment {
         server_url: invitation.server.clone(),
-        token: invitation.token.clone(),
+        token: String::new(),
         authority: Some(authority),
         insecure_http: false,
     };
-    let report = tablet.enroll_and_sync(&enrollment, |_| {}).unwrap();
+    let enrolled = tablet.enroll_by_code(&enrollment, &invitation.code, |_| {}).unwrap();
+    assert_eq!(enrolled.device.name, "tablet-1");
+    let report = enrolled.first_sync.unwrap();
     assert_eq!(report.accepted, 3, "the task, its worked area and its find");
     assert!(tablet.sync_status().unwrap().unacknowledged.is_empty());
+    let (_, credential) = tablet.enrollment().unwrap().unwrap();
+    assert!(credential.starts_with("fst1_") && credential != invitation.code);
 
     let seen = wire.bytes();
     assert!(seen.len() > 2_000, "the proxy carried the sync ({} bytes)", seen.len());
     for secret in [
-        invitation.token.as_str(),
+        invitation.code.as_str(),
+        credential.as_str(),
         "Horadiz north",
         "PMN-2",
         "A. Aliyev",
@@ -88,28 +93,30 @@ fn a_server_with_another_authority_is_refused() {
 
     let mut tablet = device(&dir.path().join("tablet.db"), "tablet-1");
     day_of_work(&mut tablet, "Task 1");
-    tablet
-        .enroll_and_sync(
+    let enrolled = tablet
+        .enroll_by_code(
             &Enrollment {
                 server_url: camp_a.https_url(),
-                token: code_a.token.clone(),
+                token: String::new(),
                 authority: Some(authority_a.clone()),
                 insecure_http: false,
             },
+            &code_a.code,
             |_| {},
         )
         .unwrap();
+    enrolled.first_sync.unwrap();
     let before = tablet.enrolled_with().unwrap().unwrap();
 
     // Camp B's server, dialled with camp A's authority pinned (someone on the Wi-Fi posing as camp A).
     let impostor = Enrollment {
         server_url: camp_b.https_url(),
-        token: code_b.token.clone(),
+        token: String::new(),
         authority: Some(authority_a),
         insecure_http: false,
     };
     day_of_work(&mut tablet, "Task 2");
-    let error = tablet.enroll_and_sync(&impostor, |_| {}).unwrap_err();
+    let error = tablet.enroll_by_code(&impostor, &code_b.code, |_| {}).unwrap_err();
     assert!(matches!(error, SyncError::Insecure(_)), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("not signed by the authority"), "{message}");

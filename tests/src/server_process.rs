@@ -69,7 +69,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// `fieldsync-server device add` on `data_dir` (beside a running server, as an operator does): the token.
+/// `fieldsync-server device add` on `data_dir` (beside a running server, as an operator does), and the code it
+/// prints exchanged for the device's credential through the storage contract, as `POST /v1/enroll` does it.
 pub fn device_add(data_dir: &Path, name: &str, team: &str, role: &str) -> String {
     let output = Command::new(server_binary())
         .args([
@@ -85,8 +86,13 @@ pub fn device_add(data_dir: &Path, name: &str, team: &str, role: &str) -> String
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let out = String::from_utf8(output.stdout).unwrap();
-    let token = out.lines().skip_while(|l| !l.starts_with("token")).nth(1).unwrap();
-    token.trim().to_string()
+    let code = out.lines().skip_while(|l| !l.starts_with("code")).nth(1).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let storage = store_sqlite::SqliteStorage::open(data_dir).unwrap();
+    runtime
+        .block_on(sync_core::auth::redeem(&storage, code.trim(), chrono::Utc::now()))
+        .unwrap()
+        .credential
 }
 
 /// `fieldsync-server status --json` on `data_dir`.

@@ -110,9 +110,9 @@ impl TestServer {
         format!("https://{}", self.addr)
     }
 
-    /// Enrols a device and returns its token, as `fieldsync-server device add` does.
-    pub fn enrol(&self, name: &str, teams: &[&str], role: Role) -> (uuid::Uuid, String) {
-        let token = sync_core::auth::new_token();
+    /// Enrols a device with a one-time enrollment code, as `fieldsync-server device add` does: its id and the
+    /// code (`fieldsync enroll --server URL --code CODE` exchanges it).
+    pub fn invite(&self, name: &str, teams: &[&str], role: Role) -> (uuid::Uuid, String) {
         let device = Device {
             id: uuid::Uuid::now_v7(),
             name: name.to_string(),
@@ -121,9 +121,23 @@ impl TestServer {
             created_at: chrono::Utc::now(),
             revoked_at: None,
         };
-        let (id, token_hash) = (device.id, sync_core::auth::token_hash(&token));
-        self.storage(|s| async move { s.add_device(NewDevice { device, token_hash }).await.unwrap() });
-        (id, token)
+        let id = device.id;
+        let token_hash = sync_core::auth::token_hash(&sync_core::auth::new_token());
+        let (code, stored) = sync_core::auth::issue(id, chrono::Utc::now(), sync_core::auth::CODE_LIFETIME);
+        self.storage(|s| async move {
+            s.add_device(NewDevice { device, token_hash }).await.unwrap();
+            assert!(s.issue_code(stored).await.unwrap());
+        });
+        (id, code)
+    }
+
+    /// Enrols a device and returns its credential: [`TestServer::invite`], and the code exchanged as
+    /// `POST /v1/enroll` exchanges it.
+    pub fn enrol(&self, name: &str, teams: &[&str], role: Role) -> (uuid::Uuid, String) {
+        let (id, code) = self.invite(name, teams, role);
+        let enrolled =
+            self.storage(|s| async move { sync_core::auth::redeem(&s, &code, chrono::Utc::now()).await.unwrap() });
+        (id, enrolled.credential)
     }
 
     pub fn revoke(&self, device: uuid::Uuid) {

@@ -270,15 +270,16 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
             ca,
             insecure_http,
         } => {
-            let invitation = match code {
-                Some(code) => protocol_invitation(code)?,
-                None => client_core::Invitation {
-                    server: server.clone().unwrap_or_default(),
-                    ca_fingerprint: ca.clone(),
-                    token: token.clone().unwrap_or_default(),
-                },
+            let given = Given {
+                server: server.as_deref(),
+                ca: ca.as_deref(),
+                insecure_http: *insecure_http,
             };
-            enroll(cli, &mut store, &invitation, *insecure_http)?;
+            match (code, token) {
+                (Some(code), _) => enroll_by_code(cli, &mut store, code, &given)?,
+                (None, Some(token)) => enroll_by_token(cli, &mut store, token, &given)?,
+                (None, None) => anyhow::bail!("give --code (what `fieldsync-server device add` printed)"),
+            }
         }
         Command::Sync => sync(cli, &mut store)?,
         Command::Status => {
@@ -339,46 +340,108 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn protocol_invitation(code: &str) -> Result<client_core::Invitation> {
-    client_core::Invitation::parse(code).map_err(|why| anyhow::anyhow!(why))
+/// What `enroll` was told beside the code or token.
+struct Given<'a> {
+    server: Option<&'a str>,
+    ca: Option<&'a str>,
+    insecure_http: bool,
 }
 
-/// `enroll`: pins the camp's authority if a fingerprint is given, then enrols and syncs; a first sync that gets
-/// no answer leaves the store as it was.
-fn enroll(cli: &Cli, store: &mut Store, invitation: &client_core::Invitation, insecure_http: bool) -> Result<()> {
+/// How to reach the server: its address without a trailing slash, and the pinned authority's certificate if a
+/// fingerprint was given (fetched and checked against it before anything else is sent).
+fn reach(server: &str, ca: Option<&str>, insecure_http: bool) -> Result<client_core::Enrollment> {
     if insecure_http {
         eprintln!(
-            "warning: --insecure-http: this device's token and records will cross the network in clear; anyone on it \
-             can read them and sync as this device"
+            "warning: --insecure-http: this device's credential and records will cross the network in clear; anyone \
+             on it can read them and sync as this device"
         );
     }
-    let server = invitation.server.trim().trim_end_matches('/');
-    let authority = match &invitation.ca_fingerprint {
+    let server = server.trim().trim_end_matches('/');
+    let authority = match ca {
         Some(fingerprint) => Some(
             client_core::fetch_authority(server, fingerprint)
                 .with_context(|| format!("cannot enrol with {server}: nothing was changed"))?,
         ),
         None => None,
     };
-    let enrollment = client_core::Enrollment {
+    Ok(client_core::Enrollment {
         server_url: server.to_string(),
-        token: invitation.token.clone(),
+        token: String::new(),
         authority,
         insecure_http,
+    })
+}
+
+/// `enroll --code`: the whole enrollment code (or a bare one with --server), exchanged once for this install's
+/// credential, then the first sync; a failed exchange leaves the store as it was.
+fn enroll_by_code(cli: &Cli, store: &mut Store, code: &str, given: &Given<'_>) -> Result<()> {
+    let invitation = if code.trim().starts_with("fieldsync:") {
+        if given.server.is_some() || given.ca.is_some() {
+            anyhow::bail!(
+                "the whole enrollment code holds the server and its authority already: drop --server and --ca"
+            );
+        }
+        client_core::Invitation::parse(code).map_err(|why| anyhow::anyhow!(why))?
+    } else {
+        client_core::Invitation {
+            server: given
+                .server
+                .context("a bare enrollment code needs --server (or give the whole fieldsync:enroll?… code)")?
+                .to_string(),
+            ca_fingerprint: given.ca.map(str::to_string),
+            code: code.to_string(),
+        }
     };
+    let enrollment = reach(
+        &invitation.server,
+        invitation.ca_fingerprint.as_deref(),
+        given.insecure_http,
+    )?;
+    let server = enrollment.server_url.clone();
+    let enrolled = store
+        .enroll_by_code(&enrollment, &invitation.code, progress(cli))
+        .with_context(|| format!("cannot enrol with {server}: the store is enrolled as it was before"))?;
+    outln!(
+        "enrolled with {server}{} as {} ({}, teams: {})",
+        pinned_note(&enrollment),
+        enrolled.device.name,
+        enrolled.device.role.as_str(),
+        if enrolled.device.teams.is_empty() {
+            "all".to_string()
+        } else {
+            enrolled.device.teams.join(", ")
+        }
+    );
+    let report = enrolled.first_sync.context(
+        "the first sync failed; the device is enrolled and its credential kept: run `fieldsync sync` when the \
+         server can be reached",
+    )?;
+    print_report(cli, &report);
+    Ok(())
+}
+
+/// `enroll --token`: a credential given directly; a first sync that gets no answer leaves the store as it was.
+fn enroll_by_token(cli: &Cli, store: &mut Store, token: &str, given: &Given<'_>) -> Result<()> {
+    let server = given.server.context("--token needs --server")?;
+    let enrollment = client_core::Enrollment {
+        token: token.to_string(),
+        ..reach(server, given.ca, given.insecure_http)?
+    };
+    let server = enrollment.server_url.clone();
     let report = store
         .enroll_and_sync(&enrollment, progress(cli))
         .with_context(|| format!("cannot enrol with {server}: the store is enrolled as it was before"))?;
-    outln!(
-        "enrolled with {server}{}",
-        if enrollment.authority.is_some() {
-            " (its certificate authority pinned)"
-        } else {
-            ""
-        }
-    );
+    outln!("enrolled with {server}{}", pinned_note(&enrollment));
     print_report(cli, &report);
     Ok(())
+}
+
+fn pinned_note(enrollment: &client_core::Enrollment) -> &'static str {
+    if enrollment.authority.is_some() {
+        " (its certificate authority pinned)"
+    } else {
+        ""
+    }
 }
 
 /// The progress lines of a long sync, on stderr.

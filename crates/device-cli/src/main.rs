@@ -140,26 +140,30 @@ pub enum Command {
     ImportBundle { file: PathBuf },
     /// Replace change rows with snapshots; keeps every change not yet acknowledged by a server.
     Compact,
-    /// Connect this device to a server with what `fieldsync-server device add` printed, then sync. If that first
-    /// sync gets no answer, the store stays enrolled as it was.
+    /// Connect this device to a server with what `fieldsync-server device add` printed: the enrollment code,
+    /// exchanged once for this install's own credential, then sync. If the exchange fails, the store stays
+    /// enrolled as it was.
     Enroll {
-        /// The whole enrollment code (`fieldsync:enroll?…`, the text of the QR code), instead of the three below.
-        #[arg(long, conflicts_with_all = ["server", "token", "ca"])]
+        /// The whole enrollment code (`fieldsync:enroll?…`, the text of the QR code), or the bare code (`fse1_…`)
+        /// with --server and --ca.
+        #[arg(long, required_unless_present = "token")]
         code: Option<String>,
-        /// The server's address, e.g. https://192.168.1.10:7878
-        #[arg(long, required_unless_present = "code")]
+        /// The server's address, e.g. https://192.168.1.10:7878 (in the whole enrollment code already).
+        #[arg(long)]
         server: Option<String>,
+        /// A credential given directly instead of a code (a device enrolled before enrollment codes).
         #[arg(
             long,
             env = "FIELDSYNC_TOKEN",
             hide_env_values = true,
-            required_unless_present = "code"
+            conflicts_with = "code",
+            requires = "server"
         )]
         token: Option<String>,
         /// The fingerprint of the camp's certificate authority (sha256:…), pinned: the device then trusts no other.
         #[arg(long)]
         ca: Option<String>,
-        /// Allow plain http to a server beyond this machine: the token and records cross the network in clear.
+        /// Allow plain http to a server beyond this machine: the credential and records cross the network in clear.
         #[arg(long)]
         insecure_http: bool,
     },

@@ -116,8 +116,8 @@ fn two_devices_exchange_a_usb_bundle_and_a_supervisor_resolves_the_conflict() {
     let laptop = Device::new(dir.path(), "laptop");
     // The laptop is the supervisor's at base camp: enrolled, it learns its role, which may decide conflicts.
     let server = tests::TestServer::start(&dir.path().join("server"));
-    let (_, token) = server.enrol("laptop", &["Team 3"], tests::DeviceRole::Supervisor);
-    laptop.ok(&["enroll", "--server", &server.url(), "--token", &token], None);
+    let (_, code) = server.invite("laptop", &["Team 3"], tests::DeviceRole::Supervisor);
+    laptop.ok(&["enroll", "--server", &server.url(), "--code", &code], None);
     for file in ["task.json", "worked-area.json", "find.json"] {
         tablet.ok(&["add", &example(file)], None);
     }
@@ -237,19 +237,19 @@ fn mistakes_get_errors_that_say_what_to_fix_and_store_nothing() {
 fn a_team_leader_submits_and_a_supervisor_approves_as_in_the_readme() {
     let dir = tempfile::tempdir().unwrap();
     let server = tests::TestServer::start(&dir.path().join("server"));
-    let (_, laptop_token) = server.enrol("Base camp laptop", &["Team 3"], tests::DeviceRole::Supervisor);
-    let (_, tablet_token) = server.enrol("Team 3 tablet", &["Team 3"], tests::DeviceRole::TeamLeader);
+    let (_, laptop_code) = server.invite("Base camp laptop", &["Team 3"], tests::DeviceRole::Supervisor);
+    let (_, tablet_code) = server.invite("Team 3 tablet", &["Team 3"], tests::DeviceRole::TeamLeader);
     let (_, hq_token) = server.enrol("HQ", &[], tests::DeviceRole::Hq);
     let url = server.url();
 
     // The task comes from the supervisor: a team leader's tablet may not create one.
     let laptop = Device::new(dir.path(), "laptop");
-    laptop.ok(&["enroll", "--server", &url, "--token", &laptop_token], None);
+    laptop.ok(&["enroll", "--server", &url, "--code", &laptop_code], None);
     laptop.ok(&["add", &example("task.json")], None);
     laptop.ok(&["sync"], None);
 
     let tablet = Device::new(dir.path(), "tablet");
-    tablet.ok(&["enroll", "--server", &url, "--token", &tablet_token], None);
+    tablet.ok(&["enroll", "--server", &url, "--code", &tablet_code], None);
     let refused = tablet.fails(&["edit", "T-031"], Some(r#"{"required_depth_cm": 5}"#));
     assert!(
         refused.contains("not permitted: a team-leader may not change a task"),

@@ -1,6 +1,7 @@
 //! What a person hands a device to enrol it (docs/protocol.md, "Enrolling"): the server's address, the SHA-256
-//! fingerprint of the certificate authority the device must pin, and its token. `fieldsync-server device add`
-//! prints them and puts them in a QR code as one `fieldsync:enroll?…` text, which `fieldsync enroll --qr` reads.
+//! fingerprint of the certificate authority the device must pin, and its one-time enrollment code.
+//! `fieldsync-server device add` prints them and puts them in a QR code as one `fieldsync:enroll?…` text, which
+//! `fieldsync enroll --code` reads; the device then exchanges the code at [`ENROLL_PATH`] for its credential.
 //!
 //! The fingerprint is what makes TLS on a camp's Wi-Fi worth having: a camp's server certificate is signed by the
 //! camp's own authority (`serve --tls auto`), which no tablet trusts by default. The device fetches the authority's
@@ -12,6 +13,42 @@ use sha2::{Digest, Sha256};
 /// Where a server serves the certificate of the authority its TLS certificate chains to (PEM), to anyone: it is
 /// public, and a device checks it against the fingerprint it was given before it trusts it.
 pub const CA_PATH: &str = "/v1/tls/ca";
+
+/// Where a device exchanges its enrollment code for a credential: a JSON [`EnrollRequest`] answered by a JSON
+/// [`EnrollResponse`], or the protocol's JSON error (401 an unknown code; 403 a code used, expired, superseded,
+/// or of a revoked device).
+pub const ENROLL_PATH: &str = "/v1/enroll";
+
+/// The body of `POST /v1/enroll`.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub code: String,
+}
+
+/// Never the code.
+impl std::fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollRequest").finish_non_exhaustive()
+    }
+}
+
+/// What a device is given for its code: who it is enrolled as, and its credential (the bearer token of every
+/// later request), sent this once.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct EnrollResponse {
+    pub device: crate::DeviceProfile,
+    pub credential: String,
+}
+
+/// Never the credential.
+impl std::fmt::Debug for EnrollResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollResponse")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The URI scheme and path of an enrollment text.
 const PREFIX: &str = "fieldsync:enroll?";
@@ -53,10 +90,11 @@ pub struct Invitation {
     /// The fingerprint of the authority to pin; None when the server's certificate is one the device's system
     /// already trusts (an operator's certificate from a public authority), or the server speaks plain HTTP.
     pub ca_fingerprint: Option<String>,
-    pub token: String,
+    /// The one-time enrollment code (`fse1_…`).
+    pub code: String,
 }
 
-/// Never the token.
+/// Never the code.
 impl std::fmt::Debug for Invitation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Invitation")
@@ -67,14 +105,14 @@ impl std::fmt::Debug for Invitation {
 }
 
 impl Invitation {
-    /// The text of the QR code: `fieldsync:enroll?server=…&ca=…&token=…`, each value form-encoded.
+    /// The text of the QR code: `fieldsync:enroll?server=…&ca=…&code=…`, each value form-encoded.
     pub fn to_text(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query.append_pair("server", &self.server);
         if let Some(ca) = &self.ca_fingerprint {
             query.append_pair("ca", ca);
         }
-        query.append_pair("token", &self.token);
+        query.append_pair("code", &self.code);
         format!("{PREFIX}{}", query.finish())
     }
 
@@ -84,12 +122,12 @@ impl Invitation {
             .trim()
             .strip_prefix(PREFIX)
             .ok_or_else(|| "not a fieldsync enrollment code: it should start with fieldsync:enroll?".to_string())?;
-        let (mut server, mut ca, mut token) = (None, None, None);
+        let (mut server, mut ca, mut code) = (None, None, None);
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
                 "server" => server = Some(value.into_owned()),
                 "ca" => ca = Some(normalize_fingerprint(&value)?),
-                "token" => token = Some(value.into_owned()),
+                "code" => code = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -97,7 +135,7 @@ impl Invitation {
         Ok(Invitation {
             server: server.ok_or_else(|| missing("server address"))?,
             ca_fingerprint: ca,
-            token: token.ok_or_else(|| missing("token"))?,
+            code: code.ok_or_else(|| missing("enrollment code"))?,
         })
     }
 }
@@ -111,14 +149,14 @@ mod tests {
         let invitation = Invitation {
             server: "https://192.168.8.10:7878".into(),
             ca_fingerprint: Some(fingerprint(b"a certificate")),
-            token: "fst1_a+b/c=&d".into(),
+            code: "fse1_a+b/c=&d".into(),
         };
         let text = invitation.to_text();
         assert!(text.starts_with("fieldsync:enroll?server=https"), "{text}");
         assert_eq!(Invitation::parse(&text), Ok(invitation.clone()));
-        assert!(!format!("{invitation:?}").contains("fst1_"));
-        let error = Invitation::parse("fieldsync:enroll?server=https%3A%2F%2Fx").expect_err("no token");
-        assert!(error.contains("no token"), "{error}");
+        assert!(!format!("{invitation:?}").contains("fse1_"));
+        let error = Invitation::parse("fieldsync:enroll?server=https%3A%2F%2Fx").expect_err("no code");
+        assert!(error.contains("no enrollment code"), "{error}");
         assert!(Invitation::parse("https://x").is_err());
     }
 

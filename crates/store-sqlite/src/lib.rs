@@ -4,6 +4,7 @@
 //! Sequence numbers are allocated one writer at a time: see [`SqliteStorage::write`].
 
 mod append;
+mod enrollment;
 mod export;
 mod export_thread;
 mod layer_tables;

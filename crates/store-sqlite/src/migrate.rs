@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_quarantine_once.sql"),
     include_str!("../migrations/0007_relay.sql"),
     include_str!("../migrations/0008_bundles_upstream.sql"),
+    include_str!("../migrations/0009_enrollment_codes.sql"),
 ];
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let known = MIGRATIONS.len() as i64;

@@ -6,7 +6,6 @@ use crate::Error;
 use crate::rows::*;
 use crate::sync_store::quarantine_rows;
 use rusqlite::{OptionalExtension, Transaction, params};
-use sha2::{Digest, Sha256};
 use sync_core::store::{Forwardable, Quarantined, UpstreamState, Vouched, Vouching};
 use uuid::Uuid;
 
@@ -35,8 +34,8 @@ pub(crate) fn vouch(tx: &Transaction<'_>, vouched: &Vouched) -> Result<Vouching,
             ])?;
         }
         None => {
-            // No token hashes to a random value: a vouched device can never authenticate here.
-            let unusable: [u8; 32] = Sha256::digest(Uuid::new_v4().as_bytes()).into();
+            // A vouched device can never authenticate here.
+            let unusable = crate::enrollment::unusable_credential();
             tx.execute(
                 "INSERT INTO devices (device_id, name, teams, role, token_hash, created_at, revoked_at, carrier) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

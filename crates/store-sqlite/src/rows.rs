@@ -33,6 +33,8 @@ pub(crate) fn parse_heads(blob: &[u8]) -> Result<Vec<[u8; 32]>, Error> {
 }
 
 pub(crate) const DEVICE_COLUMNS: &str = "device_id, name, teams, role, created_at, revoked_at";
+/// [`DEVICE_COLUMNS`] of the table aliased `d`, in a join.
+pub(crate) const DEVICE_COLUMNS_OF_D: &str = "d.device_id, d.name, d.teams, d.role, d.created_at, d.revoked_at";
 
 pub(crate) struct RawDevice {
     id: String,
@@ -45,13 +47,18 @@ pub(crate) struct RawDevice {
 
 impl RawDevice {
     pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawDevice> {
+        RawDevice::from_row_at(row, 0)
+    }
+
+    /// The device columns starting at column `first` of the row.
+    pub(crate) fn from_row_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<RawDevice> {
         Ok(RawDevice {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            teams: row.get(2)?,
-            role: row.get(3)?,
-            created_at: row.get(4)?,
-            revoked_at: row.get(5)?,
+            id: row.get(first)?,
+            name: row.get(first + 1)?,
+            teams: row.get(first + 2)?,
+            role: row.get(first + 3)?,
+            created_at: row.get(first + 4)?,
+            revoked_at: row.get(first + 5)?,
         })
     }
 

@@ -6,16 +6,16 @@ use domain::RecordType;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sync_core::store::{
-    Batch, Device, Entries, Forwardable, Grant, LogChange, NewDevice, NewQuarantined, OwnChanges, Quarantined,
-    RecordHeads, RecordRow, RecordSnapshot, StorageError, StoredDocument, SyncStore, UpstreamState, Visibility,
-    Vouched, Vouching,
+    Batch, Device, EnrollmentCode, Entries, Forwardable, Grant, LogChange, NewDevice, NewQuarantined, OwnChanges,
+    Quarantined, RecordHeads, RecordRow, RecordSnapshot, Redemption, StorageError, StoredDocument, SyncStore,
+    UpstreamState, Visibility, Vouched, Vouching,
 };
 use uuid::Uuid;
 
 use crate::SqliteStorage;
 use crate::append::{append_ingest, append_quarantined};
 use crate::pull::{HEADS_TEAMS, entries, first_changes, granted, last_seq, snapshots};
-use crate::relay;
+use crate::{enrollment, relay};
 
 impl SyncStore for SqliteStorage {
     fn server_id(&self) -> Uuid {
@@ -106,6 +106,20 @@ impl SyncStore for SqliteStorage {
                 .collect()
         })
         .await
+    }
+
+    async fn issue_code(&self, code: EnrollmentCode) -> Result<bool, StorageError> {
+        self.write(move |tx| enrollment::issue_code(tx, &code)).await
+    }
+
+    async fn redeem_code(
+        &self,
+        code_hash: [u8; 32],
+        credential_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StorageError> {
+        self.write(move |tx| enrollment::redeem_code(tx, &code_hash, &credential_hash, now))
+            .await
     }
 
     async fn vouch(&self, vouched: Vouched) -> Result<Vouching, StorageError> {

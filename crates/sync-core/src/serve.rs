@@ -2,7 +2,7 @@
 //! Sans-IO: the caller authenticates the device, decodes the request and encodes the response; an HTTP adapter,
 //! the tests' in-memory network (and, next, a base camp's relay) call [`SyncServer::serve`] alike.
 
-use crate::auth::{AuthError, authenticate};
+use crate::auth::{AuthError, EnrollError, Enrolled, authenticate, redeem};
 use crate::document_cache::{DEFAULT_CAPACITY, DocumentCache};
 use crate::ingress::{Judge, ingest_record};
 use crate::recovery::{differ, wanted};
@@ -47,6 +47,16 @@ impl From<AuthError> for Refusal {
         match e {
             AuthError::Storage(e) => Refusal::internal(e),
             e => Refusal::new(ErrorCode::Unauthorized, e.to_string()),
+        }
+    }
+}
+
+impl From<EnrollError> for Refusal {
+    fn from(e: EnrollError) -> Refusal {
+        match e {
+            EnrollError::Storage(e) => Refusal::internal(e),
+            EnrollError::Missing | EnrollError::Unknown => Refusal::new(ErrorCode::Unauthorized, e.to_string()),
+            e => Refusal::new(ErrorCode::Forbidden, e.to_string()),
         }
     }
 }
@@ -135,6 +145,13 @@ impl<S: SyncStore> SyncServer<S> {
     /// The enrolled, unrevoked device holding this bearer token.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Device, Refusal> {
         Ok(authenticate(&self.store, token).await?)
+    }
+
+    /// Exchanges a one-time enrollment code for the device's new credential (`POST /v1/enroll`).
+    pub async fn enroll(&self, code: &str, now: DateTime<Utc>) -> Result<Enrolled, Refusal> {
+        let enrolled = redeem(&self.store, code, now).await?;
+        tracing::info!(device = %enrolled.device.id, name = enrolled.device.name, "enrolled a device by its code");
+        Ok(enrolled)
     }
 
     /// Validates and appends a push, slice by slice: each slice of [`SLICE_RECORDS`] records is parsed without the
@@ -290,12 +307,7 @@ impl<S: SyncStore> SyncServer<S> {
             more: false,
             cursor_check: None,
             differ: vec![],
-            device: Some(protocol::DeviceProfile {
-                id: device.id,
-                name: device.name.clone(),
-                role: device.role,
-                teams: device.teams.iter().cloned().collect(),
-            }),
+            device: Some(device.profile()),
             pushed_through: 0,
             relayed_through: None,
             bundled_through: None,

@@ -40,11 +40,51 @@ pub struct Device {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// A device being enrolled, with the hash of its one-time token.
+impl Device {
+    /// The device as the protocol tells it (`DeviceProfile`).
+    pub fn profile(&self) -> protocol::DeviceProfile {
+        protocol::DeviceProfile {
+            id: self.id,
+            name: self.name.clone(),
+            role: self.role,
+            teams: self.teams.iter().cloned().collect(),
+        }
+    }
+}
+
+/// A device being enrolled, with the hash of its credential (`device add` makes one no one holds, then issues
+/// an enrollment code that the device exchanges for its own).
 #[derive(Debug, Clone)]
 pub struct NewDevice {
     pub device: Device,
     pub token_hash: [u8; 32],
+}
+
+/// A one-time enrollment code for a device, stored only as its SHA-256 (docs/security.md, "Enrollment codes and
+/// credentials").
+#[derive(Debug, Clone)]
+pub struct EnrollmentCode {
+    pub device_id: Uuid,
+    pub code_hash: [u8; 32],
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What became of an enrollment code presented to be exchanged for a credential (`SyncStore::redeem_code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// The code was good: the device now holds the new credential, and the code is spent.
+    Enrolled(Device),
+    /// No code hashes to this (mistyped, or from another server).
+    Unknown,
+    /// The code was exchanged already, at `at`.
+    Used { device: String, at: DateTime<Utc> },
+    /// The code expired at `at` without being used.
+    Expired { device: String, at: DateTime<Utc> },
+    /// A newer code was issued for the device (`device rotate`) at `at`.
+    Superseded { device: String, at: DateTime<Utc> },
+    /// The device was revoked at `at`.
+    Revoked { device: String, at: DateTime<Utc> },
 }
 
 /// A record as the server knows it after merging: what scope and validation need, and the record itself.
@@ -323,7 +363,19 @@ pub trait SyncStore: Send + Sync + 'static {
     fn devices(&self) -> impl Future<Output = Result<Vec<Device>, StorageError>> + Send;
     /// Every unrevoked device's id and token hash: the keys a device's bundle is sealed with (protocol::bundle).
     fn device_keys(&self) -> impl Future<Output = Result<Vec<(Uuid, [u8; 32])>, StorageError>> + Send;
-    /// Revokes a device; false if there is no such device or it was already revoked.
+    /// Records the device's new one-time enrollment code, in one transaction with what it replaces: the device's
+    /// credential stops working and any earlier code of it is superseded. False if there is no such device, or it
+    /// is revoked, or another server enrolled it (a vouched device).
+    fn issue_code(&self, code: EnrollmentCode) -> impl Future<Output = Result<bool, StorageError>> + Send;
+    /// Exchanges an enrollment code for a credential, at most once: if the code is known, unused, unexpired at
+    /// `now`, not superseded, and its device unrevoked, the device's credential becomes `credential_hash` and the
+    /// code is spent, in one transaction; otherwise nothing changes and the answer says why.
+    fn redeem_code(
+        &self,
+        code_hash: [u8; 32],
+        credential_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Redemption, StorageError>> + Send;
     /// Records (or updates) a device another server enrolled, as vouched for by the relay `carrier`. It can never
     /// authenticate here and holds no bundle key.
     fn vouch(&self, vouched: Vouched) -> impl Future<Output = Result<Vouching, StorageError>> + Send;
@@ -341,6 +393,7 @@ pub trait SyncStore: Send + Sync + 'static {
     /// Where this server stands with its upstream (default if it never relayed).
     fn upstream_state(&self) -> impl Future<Output = Result<UpstreamState, StorageError>> + Send;
     fn set_upstream_state(&self, state: UpstreamState) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Revokes a device; false if there is no such device or it was already revoked.
     fn revoke_device(&self, id: Uuid, at: DateTime<Utc>) -> impl Future<Output = Result<bool, StorageError>> + Send;
 
     fn record(&self, id: Uuid) -> impl Future<Output = Result<Option<RecordRow>, StorageError>> + Send;

@@ -165,7 +165,7 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> Camp<'_, S, N> {
     fn profile(&mut self, id: Uuid) -> Result<DeviceProfile, StorageError> {
         if !self.profiles.contains_key(&id) {
             for device in self.wait(self.server.store.devices())? {
-                self.profiles.insert(device.id, profile(&device));
+                self.profiles.insert(device.id, device.profile());
             }
         }
         self.profiles
@@ -397,15 +397,6 @@ impl<S: SyncStore, N: Fn() -> DateTime<Utc>> session::Replica for Camp<'_, S, N>
 
     fn finished(&mut self) -> Result<(), UpstreamError> {
         Ok(())
-    }
-}
-
-pub(crate) fn profile(device: &Device) -> DeviceProfile {
-    DeviceProfile {
-        id: device.id,
-        name: device.name.clone(),
-        role: device.role,
-        teams: device.teams.iter().cloned().collect(),
     }
 }
 

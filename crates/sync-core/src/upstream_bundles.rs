@@ -44,12 +44,7 @@ pub async fn export<S: SyncStore>(
         Contents::New => state.forwarded_through.max(state.bundled_through),
         Contents::Unanswered => state.forwarded_through,
     };
-    let profiles: HashMap<Uuid, DeviceProfile> = store
-        .devices()
-        .await?
-        .iter()
-        .map(|d| (d.id, crate::upstream::profile(d)))
-        .collect();
+    let profiles: HashMap<Uuid, DeviceProfile> = store.devices().await?.iter().map(|d| (d.id, d.profile())).collect();
     let mut documents: Vec<DocumentChanges> = Vec::new();
     let mut runs: Vec<Carried> = Vec::new();
     let mut last_entry: Option<(Uuid, Uuid)> = None;

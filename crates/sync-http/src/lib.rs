@@ -8,6 +8,7 @@
 //! one pinned authority alone ([`Trust`]); [`fetch_authority`] gets that authority's certificate at enrollment
 //! and keeps it only if it has the fingerprint the device was given (protocol::enrollment).
 
+use protocol::enrollment::{EnrollRequest, EnrollResponse};
 use protocol::{ErrorBody, ErrorCode, SyncRequest, SyncResponse};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -218,6 +219,21 @@ impl HttpTransport {
         protocol::decode(&bytes).map_err(|e| TransportError::Protocol(e.to_string()))
     }
 
+    /// Exchanges a one-time enrollment code for this install's credential (`POST /v1/enroll`, no token needed:
+    /// make the transport with an empty one), over the same trust as every later exchange.
+    pub fn enroll(&self, code: &str) -> Result<EnrollResponse, TransportError> {
+        let url = self
+            .endpoint
+            .replace(protocol::SYNC_PATH, protocol::enrollment::ENROLL_PATH);
+        let request = EnrollRequest {
+            code: code.trim().to_string(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let bytes = self.post(&url, "application/json", &body)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| TransportError::Protocol(format!("the enrollment answer is not one fieldsync knows: {e}")))
+    }
+
     /// One POST of `body` to `url`; the answer's body, or the server's error.
     fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         let network = |reason: String| TransportError::Network {
@@ -235,13 +251,11 @@ impl HttpTransport {
             None => network(error.to_string()),
         };
         self.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
-        let mut response = self
-            .agent
-            .post(url)
-            .header("Authorization", &format!("Bearer {}", self.token))
-            .header("Content-Type", content_type)
-            .send(body)
-            .map_err(failed)?;
+        let mut request = self.agent.post(url).header("Content-Type", content_type);
+        if !self.token.is_empty() {
+            request = request.header("Authorization", &format!("Bearer {}", self.token));
+        }
+        let mut response = request.send(body).map_err(failed)?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()

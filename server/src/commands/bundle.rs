@@ -30,8 +30,9 @@ pub async fn import_bundle(storage: SqliteStorage, file: &Path, relay_token: Opt
             let Some(token) = relay_token else {
                 bail!(
                     "{} was not imported: it was written by a server for one of its devices; import it on that device \
-                     with `fieldsync import-bundle`, or, at a camp, give the relay's token that HQ sealed it with \
-                     (--upstream-token, or upstream_token in the config file). Nothing was stored.",
+                     with `fieldsync import-bundle`, or, at a camp, enrol the camp with HQ first \
+                     (`fieldsync-server enroll-upstream --code …`) or give the relay's token HQ sealed it with \
+                     (--upstream-token). Nothing was stored.",
                     file.display()
                 );
             };

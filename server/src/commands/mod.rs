@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod demo;
 pub mod device;
+pub mod enroll_upstream;
 pub mod export;
 pub mod quality;
 pub mod quarantine;

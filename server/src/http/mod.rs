@@ -4,6 +4,7 @@
 mod bundles;
 mod connections;
 mod dashboard;
+mod enroll;
 mod guard;
 mod hq;
 mod sync;
@@ -59,6 +60,7 @@ pub fn router<S: Backend>(app: Arc<App<S>>, authority_pem: Option<String>) -> Ro
     routes
         .route("/health", get(sync::health::<S>))
         .route(protocol::SYNC_PATH, post(sync::sync::<S>))
+        .route(protocol::enrollment::ENROLL_PATH, post(enroll::enroll::<S>))
         .route(protocol::BUNDLE_PATH, post(bundles::forward::<S>))
         .route("/v1/hq/statistics", get(hq::statistics::<S>))
         .route("/v1/hq/totals", get(hq::totals::<S>))

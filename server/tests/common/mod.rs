@@ -119,8 +119,19 @@ impl Server {
         }
         let out = self.ok(&args);
         let id = out.split(['(', ')']).nth(1).unwrap().parse().unwrap();
-        let token = out.lines().skip_while(|l| !l.starts_with("token")).nth(1).unwrap();
-        (id, token.trim().to_string())
+        let code = out.lines().skip_while(|l| !l.starts_with("code")).nth(1).unwrap();
+        (id, self.redeem(code.trim()))
+    }
+
+    /// The credential a device gets for its enrollment code, exchanged through the storage contract as
+    /// `POST /v1/enroll` does it (so that it works before the server serves; tests/enrollment.rs goes over HTTP).
+    pub fn redeem(&self, code: &str) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let storage = store_sqlite::SqliteStorage::open(&self.data_dir).unwrap();
+        runtime
+            .block_on(sync_core::auth::redeem(&storage, code, Utc::now()))
+            .unwrap()
+            .credential
     }
 
     /// `device add` for a device reaching the server at `url` (default: where the server last served): the

@@ -9,6 +9,7 @@
 
 mod concurrency;
 mod devices;
+mod enrollment;
 mod fixtures;
 mod log;
 mod primitives;
@@ -17,6 +18,7 @@ mod relay;
 
 pub use concurrency::*;
 pub use devices::*;
+pub use enrollment::*;
 pub use log::*;
 pub use primitives::*;
 pub use pull::*;
@@ -77,6 +79,7 @@ macro_rules! sync_store_conformance {
             cursor_moves_past_invisible_entries,
             quarantine_round_trips,
             device_keys_are_the_unrevoked_devices_token_hashes,
+            an_enrollment_code_is_exchanged_once,
             a_device_is_not_sent_its_own_changes,
             a_device_gets_back_what_it_pushed_before_its_mark,
             a_batch_appends_pushes_and_refusals_together,
