@@ -75,6 +75,16 @@ enum Command {
         /// Most connections held at once; beyond it, a new connection closes the one quiet the longest.
         #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS", default_value_t = server::http::Limits::default().max_connections)]
         max_connections: usize,
+        /// MiB of refused changes kept for each device each day; beyond it a device's refusals are counted and
+        /// hashed, not kept (`quarantine list` shows both), so a device cannot fill the disk.
+        #[arg(long, env = "FIELDSYNC_QUARANTINE_QUOTA_MIB", default_value_t = 64,
+              value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        quarantine_quota_mib: u64,
+        /// Least seconds between two reconciles of one device (each compares every record it may see); a
+        /// reconcile sooner is refused with `rate_limited`, saying when to sync again. 0: no limit.
+        #[arg(long, env = "FIELDSYNC_RECONCILE_EVERY", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(0..=3600))]
+        reconcile_every: u32,
     },
     /// Where this server stands with its upstream: last contact, changes waiting, upstream's refusals.
     Status {
@@ -259,6 +269,7 @@ async fn main() -> Result<()> {
     };
     let mut every = 30;
     let mut limits = server::http::Limits::default();
+    let mut ingress = commands::serve::Ingress::default();
     if let Command::Serve {
         listen,
         upstream,
@@ -268,6 +279,8 @@ async fn main() -> Result<()> {
         upstream_every,
         tls,
         max_connections,
+        quarantine_quota_mib,
+        reconcile_every,
         ..
     } = &cli.command
     {
@@ -282,6 +295,10 @@ async fn main() -> Result<()> {
         given.tls_names = tls.tls_names.clone();
         every = (*upstream_every).max(1);
         limits.max_connections = (*max_connections).max(1);
+        ingress = commands::serve::Ingress {
+            quarantine_quota: quarantine_quota_mib << 20,
+            reconcile_every: chrono::Duration::seconds(i64::from(*reconcile_every)),
+        };
     }
     if let Command::EnrollUpstream { code, insecure_http } = &cli.command {
         // Before the settings: they would read the credential this replaces.
@@ -310,7 +327,7 @@ async fn main() -> Result<()> {
         .map(|what| server::data_lock::DataLock::take(&settings.data_dir, what))
         .transpose()?;
     match cli.command {
-        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings, limits, every).await,
+        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings, limits, every, ingress).await,
         Command::Serve { demo: true, .. } => commands::serve::serve_demo(storage, &settings, limits).await,
         Command::Demo { scale, seed } => commands::demo::demo(storage, &settings, scale, seed).await,
         Command::Device(command) => commands::device::device(storage, &settings, command).await,

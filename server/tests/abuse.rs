@@ -1,4 +1,4 @@
-//! The server under abuse from the camp's network, as an attacker with no token would try it.
+//! The server under abuse from the camp's network, as an attacker with no token, or with a deminer's, would try it.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -162,4 +162,81 @@ fn the_protocol_is_held_to_its_text() {
         header("content-security-policy")
     );
     assert!(header("content-security-policy").contains("script-src 'self'"));
+}
+
+/// The bytes the server's database takes on disk, its write-ahead log included.
+fn database_bytes(server: &Server) -> u64 {
+    std::fs::read_dir(&server.data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("fieldsync-server.db"))
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum()
+}
+
+/// A deminer's token sending refused changes over and over (each request a few KB compressed, 20 MiB of changes
+/// once decompressed) cannot grow the database beyond its day's quarantine quota: beyond it the refusals are
+/// counted and hashed, each is still reported to the device, and another device's refusals are still kept.
+#[test]
+fn a_device_over_its_quarantine_quota_cannot_grow_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(dir.path());
+    let url = server.serve_with(&["--quarantine-quota-mib", "2"]);
+    let (_, flooder) = server.enrol("tablet-x", "deminer");
+    let (_, neighbour) = server.enrol("tablet-y", "deminer");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let push = |token: &str, changes: usize, seed: u8| {
+        let mut request = protocol::SyncRequest::new(0, None);
+        request.push = (0..changes)
+            .map(|i| protocol::PushedChanges {
+                record_id: Some(uuid::Uuid::now_v7()),
+                // Not an Automerge change: refused, and quarantined byte for byte (up to the quota).
+                changes: vec![serde_bytes::ByteBuf::from(vec![seed.wrapping_add(i as u8); 512 * 1024])],
+            })
+            .collect();
+        let body = protocol::encode(&request).unwrap();
+        assert!(body.len() < 64 * 1024, "{} bytes compressed", body.len());
+        let mut response = agent
+            .post(format!("{url}{}", protocol::SYNC_PATH))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", protocol::MEDIA_TYPE)
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body = response.body_mut().with_config().limit(1 << 26).read_to_vec().unwrap();
+        protocol::decode::<protocol::SyncResponse>(&body).unwrap()
+    };
+    let before = database_bytes(&server);
+    let mut reported = 0;
+    for round in 0..3u8 {
+        reported += push(&flooder, 40, round.wrapping_mul(40)).rejected.len();
+    }
+    assert_eq!(reported, 120, "every refusal is still reported to the device");
+    assert_eq!(push(&neighbour, 1, 200).rejected.len(), 1);
+    server.stop();
+
+    let grown = database_bytes(&server) - before;
+    // 60 MiB refused; 2 MiB of it kept, and the write-ahead log's few pages beside it.
+    assert!(grown < 8 << 20, "the database grew by {grown} bytes");
+    let listed = server.ok(&["quarantine", "list"]);
+    let kept = server.quarantined();
+    assert!((3..=5).contains(&kept), "{kept} kept: {listed}");
+    let beyond = listed
+        .lines()
+        .find(|l| l.contains("beyond its quarantine quota"))
+        .unwrap_or_else(|| panic!("no overflow listed: {listed}"));
+    let counted: usize = beyond
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(kept - 1 + counted, 120, "{beyond}");
+    assert!(beyond.contains("digest sha256:"), "{beyond}");
 }

@@ -111,8 +111,13 @@ impl Network {
     pub fn add_server(&mut self) -> usize {
         let data_dir = self.dir.path().join(format!("server-{}", self.servers.len()));
         let storage = SqliteStorage::open(&data_dir).unwrap();
-        self.servers
-            .push(SyncServer::new(storage, domain::Programme::default()));
+        self.servers.push({
+            let mut server = SyncServer::new(storage, domain::Programme::default());
+            // Schedules restore and reconcile devices many times a simulated minute; the limit is checked
+            // in tests/tests/recovery.rs, not here.
+            server.reconcile_every = chrono::Duration::zero();
+            server
+        });
         self.servers.len() - 1
     }
 

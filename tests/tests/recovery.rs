@@ -185,3 +185,83 @@ fn a_device_that_lacks_a_much_edited_record_receives_it_as_a_snapshot() {
         all.len()
     );
 }
+
+/// A device looping reconciles (each compares every record it may see) is refused with `rate_limited` until ten
+/// seconds have passed since its last one, saying when to sync again; another device reconciles meanwhile.
+#[test]
+fn a_device_looping_reconciles_is_held_to_one_every_ten_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("server"));
+    let (_, looping) = server.enrol("tablet-x", &[TEAM], DeviceRole::Deminer);
+    let (_, other) = server.enrol("tablet-y", &[TEAM], DeviceRole::Deminer);
+    let reconcile = reconcile_of_1000;
+    let transport = sync_http::HttpTransport::new(&server.url(), &looping);
+    let first = transport.send(&reconcile()).unwrap();
+    assert_eq!(first.differ.len(), 1_000, "the server lacks each: send them");
+    match transport.send(&reconcile()).unwrap_err() {
+        sync_http::TransportError::Server { status, code, message } => {
+            assert_eq!((status, code), (429, protocol::ErrorCode::RateLimited));
+            assert!(
+                message.contains("tablet-x") && message.contains("sync again in"),
+                "{message}"
+            );
+        }
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    // A sync with a cursor is not a reconcile: it goes on as ever.
+    assert!(transport.send(&protocol::SyncRequest::new(0, None)).is_ok());
+    let neighbour = sync_http::HttpTransport::new(&server.url(), &other);
+    assert_eq!(neighbour.send(&reconcile()).unwrap().differ.len(), 1_000);
+}
+
+fn reconcile_of_1000() -> protocol::SyncRequest {
+    let mut request = protocol::SyncRequest::new(0, None);
+    request.reconcile = Some(
+        (0..1_000)
+            .map(|_| protocol::DocumentDigest {
+                record_id: Uuid::now_v7(),
+                digest: serde_bytes::ByteBuf::from(vec![7; 16]),
+            })
+            .collect(),
+    );
+    request
+}
+
+/// The interval by the server's clock: refused at 9.5 s, allowed from 10 s, and allowed at once after the clock
+/// was set back (a camp laptop's clock corrected), rather than refused until it catches up.
+#[test]
+fn a_reconcile_is_allowed_again_once_the_interval_has_passed() {
+    use sync_core::store::{Device, NewDevice, SyncStore};
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = sync_core::serve::SyncServer::new(
+        store_sqlite::SqliteStorage::open(dir.path()).unwrap(),
+        domain::Programme::default(),
+    );
+    let device = Device {
+        id: Uuid::now_v7(),
+        name: "tablet-x".into(),
+        teams: [TEAM.to_string()].into(),
+        role: DeviceRole::Deminer,
+        created_at: noon(),
+        revoked_at: None,
+    };
+    runtime
+        .block_on(server.store.add_device(NewDevice {
+            device: device.clone(),
+            token_hash: sync_core::auth::token_hash("fst1_x"),
+        }))
+        .unwrap();
+    let at = |ms: i64| noon() + chrono::Duration::milliseconds(ms);
+    let refused = |ms: i64| {
+        runtime
+            .block_on(server.serve(&device, reconcile_of_1000(), at(ms)))
+            .err()
+            .map(|refusal| refusal.code)
+    };
+    assert_eq!(refused(0), None);
+    assert_eq!(refused(9_500), Some(protocol::ErrorCode::RateLimited));
+    assert_eq!(refused(10_000), None, "ten seconds after the last one allowed");
+    assert_eq!(refused(-60_000), None, "a clock set back lets the device through");
+    assert_eq!(refused(-59_000), Some(protocol::ErrorCode::RateLimited));
+}

@@ -224,6 +224,9 @@ pub enum ErrorCode {
     CursorUnknown,
     /// No such record (404).
     NotFound,
+    /// Asked again too soon (429): the message says when to try again. A device reconciles once per recovery,
+    /// so only a device looping reconciles meets it.
+    RateLimited,
     /// The server failed; nothing was half-applied, retry later (500).
     Internal,
     /// A code this build does not know (a newer server's), or a body that was not a fieldsync error at all.
@@ -242,6 +245,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::CursorUnknown => "cursor_unknown",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
@@ -277,6 +281,7 @@ mod tests {
             ErrorCode::TooLarge,
             ErrorCode::CursorUnknown,
             ErrorCode::NotFound,
+            ErrorCode::RateLimited,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).expect("encode");
@@ -284,7 +289,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).expect("decode"), code);
         }
         let body: ErrorBody =
-            serde_json::from_str(r#"{"code": "rate_limited", "message": "slow down"}"#).expect("decode");
+            serde_json::from_str(r#"{"code": "payment_required", "message": "a newer server's"}"#).expect("decode");
         assert_eq!(body.code, ErrorCode::Unknown);
     }
 

@@ -4,7 +4,7 @@ use crate::Error;
 use crate::rows::*;
 use domain::RecordType;
 use rusqlite::{Transaction, params};
-use sync_core::store::{Grant, Ingest, NewQuarantined};
+use sync_core::store::{Grant, Ingest};
 
 /// What appending one push added to the log.
 pub(crate) struct Appended {
@@ -119,25 +119,4 @@ pub(crate) fn append_ingest(tx: &Transaction<'_>, ingest: Ingest) -> Result<Appe
         .execute(params![record_id, bytes])?;
     }
     Ok(Appended { new, last_seq })
-}
-
-/// One refused change, kept for review, unless the same bytes from the same device for the same record were
-/// refused for the same reason before.
-pub(crate) fn append_quarantined(tx: &Transaction<'_>, item: NewQuarantined) -> Result<(), Error> {
-    tx.prepare_cached(
-        "INSERT INTO quarantine (device_id, record_id, change_hash, bytes, code, message, issues, received_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM quarantine \
-         WHERE record_id = ?2 AND device_id = ?1 AND code = ?5 AND bytes = ?4)",
-    )?
-    .execute(params![
-        item.device_id.to_string(),
-        item.record_id.to_string(),
-        item.change_hash,
-        item.bytes,
-        item.code,
-        item.message,
-        json_text(&item.issues)?,
-        time_text(&item.received_at),
-    ])?;
-    Ok(())
 }

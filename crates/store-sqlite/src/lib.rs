@@ -11,6 +11,7 @@ mod layer_tables;
 mod map;
 mod migrate;
 mod pull;
+mod quarantine;
 mod read_model;
 mod relay;
 mod rows;

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_relay.sql"),
     include_str!("../migrations/0008_bundles_upstream.sql"),
     include_str!("../migrations/0009_enrollment_codes.sql"),
+    include_str!("../migrations/0010_quarantine_quota.sql"),
 ];
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let known = MIGRATIONS.len() as i64;

@@ -6,15 +6,16 @@ use domain::RecordType;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use sync_core::store::{
-    Batch, Device, EnrollmentCode, Entries, Forwardable, Grant, LogChange, NewDevice, NewQuarantined, OwnChanges,
-    Quarantined, RecordHeads, RecordRow, RecordSnapshot, Redemption, StorageError, StoredDocument, SyncStore,
-    UpstreamState, Visibility, Vouched, Vouching,
+    Batch, Device, EnrollmentCode, Entries, Forwardable, Grant, HeadsInScope, LogChange, NewDevice, NewQuarantined,
+    OwnChanges, QuarantineOverflow, Quarantined, RecordHeads, RecordRow, RecordSnapshot, Redemption, StorageError,
+    StoredDocument, SyncStore, UpstreamState, Visibility, Vouched, Vouching,
 };
 use uuid::Uuid;
 
 use crate::SqliteStorage;
-use crate::append::{append_ingest, append_quarantined};
+use crate::append::append_ingest;
 use crate::pull::{HEADS_TEAMS, entries, first_changes, granted, last_seq, snapshots};
+use crate::quarantine::append_quarantined;
 use crate::{enrollment, relay};
 
 impl SyncStore for SqliteStorage {
@@ -285,7 +286,7 @@ impl SyncStore for SqliteStorage {
                 mark.execute(params![device.to_string(), seq])?;
             }
             for item in batch.quarantined {
-                append_quarantined(tx, item)?;
+                append_quarantined(tx, item, batch.quarantine_quota)?;
             }
             Ok(new)
         })
@@ -318,6 +319,10 @@ impl SyncStore for SqliteStorage {
     async fn quarantined(&self) -> Result<Vec<Quarantined>, StorageError> {
         self.read(|tx| quarantine_rows(tx, "1 = 1 ORDER BY id", rusqlite::params![]))
             .await
+    }
+
+    async fn quarantine_overflow(&self) -> Result<Vec<QuarantineOverflow>, StorageError> {
+        self.read(crate::quarantine::overflow).await
     }
 
     async fn refused_upstream(&self, device: Uuid, cursor: u64, limit: u32) -> Result<Vec<Quarantined>, StorageError> {
@@ -415,12 +420,14 @@ impl SyncStore for SqliteStorage {
         .await
     }
 
-    async fn heads_in_scope(&self, visibility: &Visibility) -> Result<Vec<RecordHeads>, StorageError> {
+    async fn heads_in_scope(&self, visibility: &Visibility) -> Result<HeadsInScope, StorageError> {
         let teams = match visibility {
             Visibility::All => None,
             Visibility::Teams(teams) => Some(json_text(teams)?),
         };
         self.read(move |tx| {
+            // First, in the same read transaction: the heads below are those of this log position.
+            let through = last_seq(tx)?;
             let row = |r: &rusqlite::Row<'_>| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -438,7 +445,8 @@ impl SyncStore for SqliteStorage {
                     .query_map([teams], row)?
                     .collect::<Result<Vec<_>, _>>()?,
             };
-            rows.into_iter()
+            let records = rows
+                .into_iter()
                 .map(|(record_id, task_id, heads)| {
                     Ok(RecordHeads {
                         record_id: parse_uuid(&record_id, "record id")?,
@@ -446,7 +454,8 @@ impl SyncStore for SqliteStorage {
                         heads: parse_heads(&heads)?,
                     })
                 })
-                .collect()
+                .collect::<Result<Vec<_>, crate::Error>>()?;
+            Ok(HeadsInScope { through, records })
         })
         .await
     }

@@ -5,25 +5,26 @@
 //! documents it lacks, so only what differs crosses the link.
 
 use crate::scope::{sees, visibility};
-use crate::store::{Device, StorageError, SyncStore};
+use crate::store::{Device, HeadsInScope, StorageError, SyncStore};
 use protocol::{DocumentChanges, DocumentDigest, DocumentHeads, heads_digest};
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// The documents in the device's scope whose heads differ from the device's digests, that the device lacks, or
-/// that the server lacks. A record outside the device's scope is answered as one the server lacks, whether it exists
+/// that the server lacks, and the log position they were read at (the device's new cursor). A record outside the device's scope is answered as one the server lacks, whether it exists
 /// or not, so reconcile reveals nothing of other teams' records.
 pub async fn differ<S: SyncStore>(
     storage: &S,
     device: &Device,
     digests: &[DocumentDigest],
-) -> Result<Vec<DocumentHeads>, StorageError> {
+) -> Result<(u64, Vec<DocumentHeads>), StorageError> {
     let theirs: HashMap<Uuid, &[u8]> = digests.iter().map(|d| (d.record_id, d.digest.as_slice())).collect();
     let mut teams = TaskTeams::default();
     let mut differ = Vec::new();
     let mut known = HashSet::new();
-    for record in storage.heads_in_scope(&visibility(device)).await? {
+    let HeadsInScope { through, records } = storage.heads_in_scope(&visibility(device)).await?;
+    for record in records {
         known.insert(record.record_id);
         let device_has = theirs.get(&record.record_id);
         if device_has == Some(&&heads_digest(&record.heads)[..]) {
@@ -47,7 +48,7 @@ pub async fn differ<S: SyncStore>(
         });
     }
     differ.sort_by_key(|d| d.record_id);
-    Ok(differ)
+    Ok((through, differ))
 }
 
 /// The wanted documents the device may see, whole: snapshot and the changes after it.

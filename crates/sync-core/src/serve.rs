@@ -14,7 +14,7 @@ use domain::Programme;
 use protocol::{DocumentChanges, ErrorCode, PushedChanges, Rejection, SyncRequest, SyncResponse, limits};
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::Mutex;
@@ -76,7 +76,23 @@ pub struct SyncServer<S> {
     /// This server relays to an upstream one (a base camp's, `serve --upstream`): its responses say how far its
     /// log has been answered upstream (`relayed_through`), so devices know what has reached HQ.
     pub relays_upstream: bool,
+    /// Bytes of refusals kept for each device each day; beyond them refusals are counted, not kept
+    /// ([`crate::store::QuarantineOverflow`]). None: no quota.
+    pub quarantine_quota: Option<u64>,
+    /// The least time between two reconciles of one device ([`DEFAULT_RECONCILE_EVERY`]): a reconcile reads the
+    /// heads of every record in the device's scope, so a device looping them would take the server's cores.
+    pub reconcile_every: chrono::Duration,
+    /// When each device last reconciled (one entry per enrolled device that ever did).
+    reconciled: std::sync::Mutex<HashMap<uuid::Uuid, DateTime<Utc>>>,
 }
+
+/// A device reconciles once per recovery, and again only if that sync failed: ten seconds between two costs a
+/// device recovering nothing, and holds one looping reconciles of 100,000 digests to a fraction of a core.
+pub const DEFAULT_RECONCILE_EVERY: chrono::Duration = chrono::Duration::seconds(10);
+
+/// A device's refusals kept a day by default: a tablet whose whole day is refused (a wrong task, a revoked
+/// role) sends a few MB; one request of 2.5 KB compressed once wrote 61 MiB of quarantine.
+pub const DEFAULT_QUARANTINE_QUOTA: u64 = 64 << 20;
 
 /// Counts a request among those waiting for the ingest lock while it lives: a request dropped while waiting (its
 /// device hung up) leaves the count too.
@@ -139,6 +155,9 @@ impl<S: SyncStore> SyncServer<S> {
             ingest: Mutex::new(DocumentCache::new(DEFAULT_CAPACITY)),
             waiting: AtomicUsize::new(0),
             relays_upstream: false,
+            quarantine_quota: Some(DEFAULT_QUARANTINE_QUOTA),
+            reconcile_every: DEFAULT_RECONCILE_EVERY,
+            reconciled: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -150,6 +169,11 @@ impl<S: SyncStore> SyncServer<S> {
     /// Exchanges a one-time enrollment code for the device's new credential (`POST /v1/enroll`).
     pub async fn enroll(&self, code: &str, now: DateTime<Utc>) -> Result<Enrolled, Refusal> {
         let enrolled = redeem(&self.store, code, now).await?;
+        // A device enrolled again (after a rotation, a reinstall) reconciles at once: its limit starts afresh.
+        self.reconciled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&enrolled.device.id);
         tracing::info!(device = %enrolled.device.id, name = enrolled.device.name, "enrolled a device by its code");
         Ok(enrolled)
     }
@@ -196,7 +220,12 @@ impl<S: SyncStore> SyncServer<S> {
                 (self.ingest.lock().await, queue)
             };
             let decided = Instant::now();
-            let mut staging = Staging::new(&self.store, &mut cache);
+            // What upstream sent and this camp refuses is kept whole: HQ is not flooding it.
+            let quota = match judge {
+                Judge::Device => self.quarantine_quota,
+                Judge::Upstream => None,
+            };
+            let mut staging = Staging::new(&self.store, &mut cache).with_quarantine_quota(quota);
             let ids = entries
                 .iter()
                 .filter_map(|pushed| pushed.as_ref().ok().map(|push| push.record_id));
@@ -267,6 +296,31 @@ impl<S: SyncStore> SyncServer<S> {
         self.ingest(upstream, push, Judge::Upstream, now).await
     }
 
+    /// Refuses a reconcile sooner than `reconcile_every` after the device's last one (before anything of the
+    /// request is done, so the retry is whole), and notes this one.
+    fn may_reconcile(&self, device: &Device, now: DateTime<Utc>) -> Result<(), Refusal> {
+        let mut reconciled = self.reconciled.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(last) = reconciled.get(&device.id) {
+            let wait = *last + self.reconcile_every - now;
+            // A clock set back makes `wait` longer than the interval: let that device through.
+            if wait > chrono::Duration::zero() && wait <= self.reconcile_every {
+                let seconds = (wait.num_milliseconds() as f64 / 1000.0).ceil().max(1.0);
+                return Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{} reconciled less than {} s ago: a reconcile compares every record this device may see, \
+                         so it is allowed once every {} s; sync again in {seconds} s",
+                        device.name,
+                        self.reconcile_every.num_seconds(),
+                        self.reconcile_every.num_seconds()
+                    ),
+                ));
+            }
+        }
+        reconciled.insert(device.id, now);
+        Ok(())
+    }
+
     /// One exchange with an authenticated device, as of `now` (the server's clock: when changes were received).
     pub async fn serve(
         &self,
@@ -283,6 +337,9 @@ impl<S: SyncStore> SyncServer<S> {
             return Err(Refusal::new(ErrorCode::UnsupportedVersion, message));
         }
         check_limits(&request)?;
+        if request.reconcile.is_some() {
+            self.may_reconcile(device, now)?;
+        }
         let store = &self.store;
         let server_id = store.server_id();
         if request.reconcile.is_none() && request.cursor > 0 {
@@ -341,11 +398,9 @@ impl<S: SyncStore> SyncServer<S> {
             response.rejected.extend(rejected);
         }
         if let Some(digests) = &reconcile {
-            // Under the ingest lock: no push lands between reading the log's end and the heads, so every entry up
-            // to the new cursor is reflected in the heads compared.
-            let _cache = self.ingest.lock().await;
-            response.cursor = store.last_seq().await.map_err(Refusal::internal)?;
-            response.differ = differ(store, device, digests).await.map_err(Refusal::internal)?;
+            // Without the ingest lock, which pushes share: the heads and the log's end are read in one snapshot,
+            // so every entry up to the new cursor is reflected in the heads compared, and none after.
+            (response.cursor, response.differ) = differ(store, device, digests).await.map_err(Refusal::internal)?;
         }
 
         if reconcile.is_none() {

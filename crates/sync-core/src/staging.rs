@@ -21,6 +21,8 @@ pub struct Staging<'a, S> {
     /// The device of each writer first seen in a staged change (what `actor_owner` will say once flushed).
     actors: HashMap<Vec<u8>, Uuid>,
     batch: Batch,
+    /// The quarantine quota of the device whose slice this is (None: every refusal kept).
+    quarantine_quota: Option<u64>,
     /// Rows read from storage during this slice (None: no such record), forgotten at the flush.
     read: std::sync::Mutex<HashMap<Uuid, Option<RecordRow>>>,
     /// Stored documents of the slice's records that were not cached, read in one go ([`Staging::prefetch`]).
@@ -35,9 +37,16 @@ impl<'a, S: SyncStore> Staging<'a, S> {
             rows: HashMap::new(),
             actors: HashMap::new(),
             batch: Batch::default(),
+            quarantine_quota: None,
             read: std::sync::Mutex::new(HashMap::new()),
             prefetched: HashMap::new(),
         }
+    }
+
+    /// Refusals staged here count against their device's quarantine quota, `bytes` a day.
+    pub fn with_quarantine_quota(mut self, bytes: Option<u64>) -> Self {
+        self.quarantine_quota = bytes;
+        self
     }
 
     /// Reads the stored documents of those of `ids` that are not cached, in one trip to storage, for
@@ -172,7 +181,10 @@ impl<'a, S: SyncStore> Staging<'a, S> {
         if self.batch.ingests.is_empty() && self.batch.quarantined.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let batch = Batch {
+            quarantine_quota: self.quarantine_quota,
+            ..std::mem::take(&mut self.batch)
+        };
         let staged = std::mem::take(&mut self.rows);
         self.actors.clear();
         self.read_rows().clear();

@@ -153,6 +153,32 @@ pub struct Ingest {
 pub struct Batch {
     pub ingests: Vec<Ingest>,
     pub quarantined: Vec<NewQuarantined>,
+    /// The bytes of refusals kept for each device each day (UTC, of `received_at`), beyond which a refusal is
+    /// counted and hashed in [`QuarantineOverflow`] instead of kept (docs/security.md, "Limits under abuse").
+    /// None for refusals that are not a device's at ingress (what upstream refused), which are always kept.
+    pub quarantine_quota: Option<u64>,
+}
+
+/// The refusals of one device on one day beyond its quarantine quota: not kept, but counted, with their size
+/// and a digest of their bytes, so that a device flooding the server cannot fill its disk and the operator still
+/// sees how much was refused. The device keeps its own copy of every change it made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineOverflow {
+    pub device_id: Uuid,
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub refusals: u64,
+    /// What keeping them would have taken: their bytes, messages and issues.
+    pub bytes: u64,
+    /// SHA-256 chained over the SHA-256 of each refusal's bytes, in the order refused:
+    /// `digest = SHA-256(digest || SHA-256(bytes))`, from 32 zero bytes.
+    pub digest: [u8; 32],
+}
+
+/// What keeping a refusal costs against its device's quarantine quota: its bytes, message and issues.
+pub fn quarantine_cost(item: &NewQuarantined) -> u64 {
+    let issues = serde_json::to_vec(&item.issues).map_or(0, |json| json.len());
+    (item.bytes.len() + item.message.len() + issues) as u64
 }
 
 /// A record's document as stored: its latest snapshot, if any, and the changes after it in log order.
@@ -160,6 +186,14 @@ pub struct Batch {
 pub struct StoredDocument {
     pub snapshot: Option<Vec<u8>>,
     pub changes: Vec<Vec<u8>>,
+}
+
+/// The heads of the records in a device's scope as of one log position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadsInScope {
+    /// The log's last sequence number when the heads were read.
+    pub through: u64,
+    pub records: Vec<RecordHeads>,
 }
 
 /// A record in a device's scope, as recovery compares it.
@@ -421,25 +455,30 @@ pub trait SyncStore: Send + Sync + 'static {
 
     /// Appends a request's accepted pushes and refusals in one transaction. Changes already in the log (same
     /// record and hash) are skipped, so a retried push changes nothing; so is a refusal quarantined already (same
-    /// device, record, code and bytes), so a refused change pushed or imported again is kept once. Returns how
-    /// many changes were new.
+    /// device, record, code and bytes), so a refused change pushed or imported again is kept once. With a
+    /// [`Batch::quarantine_quota`], a refusal that would take its device's kept refusals of that day beyond it
+    /// is added to that day's [`QuarantineOverflow`] instead. Returns how many changes were new.
     fn append(&self, batch: Batch) -> impl Future<Output = Result<usize, StorageError>> + Send;
     /// [`SyncStore::append`] of one accepted push.
     fn ingest(&self, ingest: Ingest) -> impl Future<Output = Result<usize, StorageError>> + Send {
         self.append(Batch {
             ingests: vec![ingest],
             quarantined: vec![],
+            quarantine_quota: None,
         })
     }
-    /// [`SyncStore::append`] of one refused change.
+    /// [`SyncStore::append`] of one refused change, kept whatever the quota (what upstream refused).
     fn quarantine(&self, item: NewQuarantined) -> impl Future<Output = Result<(), StorageError>> + Send {
         let append = self.append(Batch {
             ingests: vec![],
             quarantined: vec![item],
+            quarantine_quota: None,
         });
         async move { append.await.map(|_| ()) }
     }
     fn quarantined(&self) -> impl Future<Output = Result<Vec<Quarantined>, StorageError>> + Send;
+    /// The refusals counted beyond a quota instead of kept ([`Batch::quarantine_quota`]), by device and day.
+    fn quarantine_overflow(&self) -> impl Future<Output = Result<Vec<QuarantineOverflow>, StorageError>> + Send;
     /// The changes of `device` that upstream refused (quarantined with a code `upstream_…`, docs/relay.md) and
     /// that `device` may not have heard of at `cursor`: never told, or told in a response whose cursor is beyond
     /// `cursor` (a device that sends the cursor of the response that told it applied that response). In
@@ -501,9 +540,11 @@ pub trait SyncStore: Send + Sync + 'static {
     /// only while the entry is the same, so a log restored from backup and written again cannot silently reuse
     /// sequence numbers a device has already passed.
     fn cursor_check(&self, seq: u64) -> impl Future<Output = Result<Option<[u8; 8]>, StorageError>> + Send;
-    /// The heads of every record visible to `visibility`, for recovery.
+    /// The heads of every record visible to `visibility`, for recovery, with the log's end read in the same
+    /// snapshot: the heads reflect every entry up to it and none after, so a device reconciling without the
+    /// ingest lock is handed a cursor that skips nothing.
     fn heads_in_scope(
         &self,
         visibility: &Visibility,
-    ) -> impl Future<Output = Result<Vec<RecordHeads>, StorageError>> + Send;
+    ) -> impl Future<Output = Result<HeadsInScope, StorageError>> + Send;
 }

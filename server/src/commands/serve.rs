@@ -8,7 +8,31 @@ use std::net::SocketAddr;
 use store_sqlite::SqliteStorage;
 use sync_core::store::SyncStore;
 
-pub async fn serve(storage: SqliteStorage, settings: &Settings, limits: Limits, upstream_every: u64) -> Result<()> {
+/// What `serve` holds each device to (docs/security.md, "Limits under abuse").
+#[derive(Debug, Clone, Copy)]
+pub struct Ingress {
+    /// Bytes of refusals kept for a device a day (`--quarantine-quota-mib`).
+    pub quarantine_quota: u64,
+    /// Least time between two reconciles of a device (`--reconcile-every`).
+    pub reconcile_every: chrono::Duration,
+}
+
+impl Default for Ingress {
+    fn default() -> Ingress {
+        Ingress {
+            quarantine_quota: sync_core::serve::DEFAULT_QUARANTINE_QUOTA,
+            reconcile_every: sync_core::serve::DEFAULT_RECONCILE_EVERY,
+        }
+    }
+}
+
+pub async fn serve(
+    storage: SqliteStorage,
+    settings: &Settings,
+    limits: Limits,
+    upstream_every: u64,
+    ingress: Ingress,
+) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .json()
@@ -17,10 +41,11 @@ pub async fn serve(storage: SqliteStorage, settings: &Settings, limits: Limits, 
         server::http::listen(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let edge = edge(settings, &listener, limits)?;
     tracing::info!(address = %listener.local_addr()?, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
-    let app = match settings.upstream {
-        Some(_) => server::http::App::relaying(storage),
-        None => server::http::App::new(storage),
-    };
+    let mut sync = sync_core::serve::SyncServer::new(storage, Default::default());
+    sync.relays_upstream = settings.upstream.is_some();
+    sync.quarantine_quota = Some(ingress.quarantine_quota);
+    sync.reconcile_every = ingress.reconcile_every;
+    let app = server::http::App::serving(sync);
     let relay = settings.upstream.clone().map(|upstream| {
         let every = std::time::Duration::from_secs(upstream_every);
         tokio::spawn(server::relay::run(app.clone(), upstream, every))

@@ -43,6 +43,11 @@ impl<S: Backend> App<S> {
     pub fn relaying(storage: S) -> Arc<App<S>> {
         let mut sync = SyncServer::new(storage, Programme::default());
         sync.relays_upstream = true;
+        App::serving(sync)
+    }
+
+    /// Serving `sync` as it was set up (`serve`'s relay and quarantine quota).
+    pub fn serving(sync: SyncServer<S>) -> Arc<App<S>> {
         Arc::new(App { sync })
     }
 }
@@ -83,6 +88,7 @@ fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::CursorUnknown => StatusCode::CONFLICT,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -1,7 +1,10 @@
 //! Conformance checks of devices, writers and quarantine.
 
 use super::fixtures::*;
-use crate::store::{Device, NewChange, NewDevice, NewQuarantined, Role, StorageError, SyncStore};
+use crate::store::{
+    Batch, Device, NewChange, NewDevice, NewQuarantined, QuarantineOverflow, Role, StorageError, SyncStore,
+    quarantine_cost,
+};
 use domain::RecordType;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -219,5 +222,87 @@ pub async fn quarantine_round_trips<S: SyncStore>(storage: &S) {
     );
     assert!(stored[0].id < stored[1].id);
     // Quarantine never reaches the log.
+    assert_eq!(storage.last_seq().await.unwrap(), 0);
+}
+
+/// A device's refusals of a day are kept up to the quota and counted beyond it (with their cost and a digest
+/// chained over their bytes); another device, another day and a refusal without a quota are unaffected.
+pub async fn a_device_over_its_quarantine_quota_is_counted_not_kept<S: SyncStore>(storage: &S) {
+    let flooder = Uuid::from_u128(41);
+    let refusal = |n: u8, device: Uuid, seconds: i64| NewQuarantined {
+        device_id: device,
+        record_id: id(u128::from(n)),
+        change_hash: None,
+        bytes: vec![n; 300],
+        code: "malformed".into(),
+        message: "not an automerge change".into(),
+        issues: vec![],
+        received_at: at(seconds, 0),
+    };
+    let cost = quarantine_cost(&refusal(1, flooder, 0));
+    let quota = 3 * cost;
+    let batch = |items: Vec<NewQuarantined>, quota: Option<u64>| Batch {
+        ingests: vec![],
+        quarantined: items,
+        quarantine_quota: quota,
+    };
+    // Five refusals on the first day: three fit, two are counted.
+    storage
+        .append(batch((1..=5).map(|n| refusal(n, flooder, 60)).collect(), Some(quota)))
+        .await
+        .unwrap();
+    // One kept already is not counted again; another device has a quota of its own; so does the next day.
+    let neighbour = Uuid::from_u128(42);
+    storage
+        .append(batch(
+            vec![
+                refusal(1, flooder, 70),
+                refusal(6, neighbour, 70),
+                refusal(7, flooder, 86_400 + 5),
+            ],
+            Some(quota),
+        ))
+        .await
+        .unwrap();
+    // Without a quota (what upstream refused), a refusal is kept whatever the day's count.
+    storage.quarantine(refusal(8, flooder, 80)).await.unwrap();
+
+    let kept: Vec<(Uuid, Uuid)> = storage
+        .quarantined()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.item.device_id, q.item.record_id))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (flooder, id(1)),
+            (flooder, id(2)),
+            (flooder, id(3)),
+            (neighbour, id(6)),
+            (flooder, id(7)),
+            (flooder, id(8)),
+        ],
+        "kept up to the quota, a device and a day at a time"
+    );
+    let mut digest = [0u8; 32];
+    for n in [4u8, 5] {
+        let mut chain = Sha256::new();
+        chain.update(digest);
+        chain.update(Sha256::digest(vec![n; 300]));
+        digest = chain.finalize().into();
+    }
+    assert_eq!(
+        storage.quarantine_overflow().await.unwrap(),
+        [QuarantineOverflow {
+            device_id: flooder,
+            day: at(60, 0).format("%Y-%m-%d").to_string(),
+            refusals: 2,
+            bytes: 2 * cost,
+            digest,
+        }]
+    );
+    // Nothing of it reaches the log.
     assert_eq!(storage.last_seq().await.unwrap(), 0);
 }

@@ -160,6 +160,7 @@ pub async fn a_batch_appends_pushes_and_refusals_together<S: SyncStore>(storage:
             push(find.clone(), &[b"f1", b"f2"], vec![]),
         ],
         quarantined: vec![quarantined_item(id(3))],
+        quarantine_quota: Some(1 << 20),
     };
     assert_eq!(storage.append(batch).await.unwrap(), 3);
     assert_eq!(storage.record(id(2)).await.unwrap().unwrap().task_id, Some(task_id));

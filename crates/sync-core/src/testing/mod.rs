@@ -78,6 +78,7 @@ macro_rules! sync_store_conformance {
             idle_pull_returns_nothing,
             cursor_moves_past_invisible_entries,
             quarantine_round_trips,
+            a_device_over_its_quarantine_quota_is_counted_not_kept,
             device_keys_are_the_unrevoked_devices_token_hashes,
             an_enrollment_code_is_exchanged_once,
             a_device_is_not_sent_its_own_changes,

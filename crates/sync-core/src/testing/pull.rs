@@ -478,11 +478,17 @@ pub async fn heads_are_kept_and_listed_by_scope<S: SyncStore>(storage: &S) {
     assert_eq!(heads, vec![[4; 32], [5; 32]]);
 
     let all = storage.heads_in_scope(&Visibility::All).await.unwrap();
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.records.len(), 5);
+    assert_eq!(
+        all.through,
+        storage.last_seq().await.unwrap(),
+        "read with the log's end"
+    );
     let alpha = storage
         .heads_in_scope(&Visibility::Teams(teams(&["alpha"])))
         .await
-        .unwrap();
+        .unwrap()
+        .records;
     let seen: BTreeSet<Uuid> = alpha.iter().map(|r| r.record_id).collect();
     assert_eq!(seen, BTreeSet::from([alpha_task, id(3), id(4)]));
     let find = alpha.iter().find(|r| r.record_id == id(4)).unwrap();
