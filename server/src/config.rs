@@ -99,18 +99,13 @@ impl Settings {
     /// what is in it before it runs (`enroll-upstream` replaces a damaged upstream credential).
     pub fn data_dir(given: Option<PathBuf>, file: Option<&Path>) -> anyhow::Result<PathBuf> {
         let file = file.map(FileConfig::read).transpose()?.unwrap_or_default();
-        Ok(given
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+        Ok(data_dir_of(given, file.data_dir))
     }
 
     pub fn resolve(given: Given, file: Option<&Path>) -> anyhow::Result<Settings> {
         let file = file.map(FileConfig::read).transpose()?.unwrap_or_default();
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse()?;
-        let data_dir = given
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = data_dir_of(given.data_dir, file.data_dir);
         let upstream = match (
             given.upstream.or(file.upstream),
             given.upstream_token.or(file.upstream_token),
@@ -172,6 +167,11 @@ impl Settings {
     pub fn public_url(&self) -> String {
         crate::serving::public_url(self.listen, self.tls != TlsSetting::Off)
     }
+}
+
+/// The data directory given on the command line (or in the environment), else the config file's, else the default.
+fn data_dir_of(given: Option<PathBuf>, file: Option<PathBuf>) -> PathBuf {
+    given.or(file).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
 #[cfg(test)]

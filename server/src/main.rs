@@ -269,7 +269,7 @@ async fn main() -> Result<()> {
     };
     let mut every = 30;
     let mut limits = server::http::Limits::default();
-    let mut ingress = commands::serve::Ingress::default();
+    let mut device_limits = commands::serve::DeviceLimits::default();
     if let Command::Serve {
         listen,
         upstream,
@@ -295,7 +295,7 @@ async fn main() -> Result<()> {
         given.tls_names = tls.tls_names.clone();
         every = (*upstream_every).max(1);
         limits.max_connections = (*max_connections).max(1);
-        ingress = commands::serve::Ingress {
+        device_limits = commands::serve::DeviceLimits {
             quarantine_quota: quarantine_quota_mib << 20,
             reconcile_every: chrono::Duration::seconds(i64::from(*reconcile_every)),
         };
@@ -327,7 +327,9 @@ async fn main() -> Result<()> {
         .map(|what| server::data_lock::DataLock::take(&settings.data_dir, what))
         .transpose()?;
     match cli.command {
-        Command::Serve { demo: false, .. } => commands::serve::serve(storage, &settings, limits, every, ingress).await,
+        Command::Serve { demo: false, .. } => {
+            commands::serve::serve(storage, &settings, limits, every, device_limits).await
+        }
         Command::Serve { demo: true, .. } => commands::serve::serve_demo(storage, &settings, limits).await,
         Command::Demo { scale, seed } => commands::demo::demo(storage, &settings, scale, seed).await,
         Command::Device(command) => commands::device::device(storage, &settings, command).await,

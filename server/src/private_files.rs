@@ -1,4 +1,5 @@
-//! Files only the server's user may read: the camp's certificate authority key, and the directory that holds it.
+//! Files only the server's user may read: the camp's certificate authority key and the directory that holds it,
+//! and a camp's credential at HQ.
 
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -27,4 +28,13 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Replaces `path` whole with a new private file: written 0600 beside it, then renamed over it, so that a reader
+/// finds the old file or the new one, never a part.
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let staged = path.with_extension("new");
+    let _ = std::fs::remove_file(&staged);
+    write_new(&staged, bytes)?;
+    std::fs::rename(&staged, path).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -43,11 +43,7 @@ pub fn enroll(
         credential: answer.credential,
     };
     crate::private_files::create_dir(data_dir)?;
-    let path = data_dir.join(FILE);
-    let staged = data_dir.join(format!("{FILE}.new"));
-    let _ = std::fs::remove_file(&staged);
-    crate::private_files::write_new(&staged, &serde_json::to_vec_pretty(&stored)?)?;
-    std::fs::rename(&staged, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::private_files::replace(&data_dir.join(FILE), &serde_json::to_vec_pretty(&stored)?)?;
     Ok(answer.device)
 }
 

@@ -13,15 +13,6 @@ fn enrollment(server: &Server) -> Enrollment {
     Enrollment::new(&server.url(), "")
 }
 
-fn code_of(out: &str) -> String {
-    out.lines()
-        .skip_while(|l| !l.starts_with("code"))
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 fn refusal(error: SyncError) -> (u16, String) {
     match error {
         SyncError::Server { status, message, .. } => (status, message),

@@ -87,7 +87,8 @@ pub struct SyncServer<S> {
 }
 
 /// A device reconciles once per recovery, and again only if that sync failed: ten seconds between two costs a
-/// device recovering nothing, and holds one looping reconciles of 100,000 digests to a fraction of a core.
+/// device recovering nothing, and holds a device looping reconciles of 100,000 digests to one answered every ten
+/// seconds (docs/benchmarks.md, "Reconcile beside pushes").
 pub const DEFAULT_RECONCILE_EVERY: chrono::Duration = chrono::Duration::seconds(10);
 
 /// A device's refusals kept a day by default: a tablet whose whole day is refused (a wrong task, a revoked

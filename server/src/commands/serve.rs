@@ -10,16 +10,16 @@ use sync_core::store::SyncStore;
 
 /// What `serve` holds each device to (docs/security.md, "Limits under abuse").
 #[derive(Debug, Clone, Copy)]
-pub struct Ingress {
+pub struct DeviceLimits {
     /// Bytes of refusals kept for a device a day (`--quarantine-quota-mib`).
     pub quarantine_quota: u64,
     /// Least time between two reconciles of a device (`--reconcile-every`).
     pub reconcile_every: chrono::Duration,
 }
 
-impl Default for Ingress {
-    fn default() -> Ingress {
-        Ingress {
+impl Default for DeviceLimits {
+    fn default() -> DeviceLimits {
+        DeviceLimits {
             quarantine_quota: sync_core::serve::DEFAULT_QUARANTINE_QUOTA,
             reconcile_every: sync_core::serve::DEFAULT_RECONCILE_EVERY,
         }
@@ -31,7 +31,7 @@ pub async fn serve(
     settings: &Settings,
     limits: Limits,
     upstream_every: u64,
-    ingress: Ingress,
+    device_limits: DeviceLimits,
 ) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -43,8 +43,8 @@ pub async fn serve(
     tracing::info!(address = %listener.local_addr()?, data_dir = %settings.data_dir.display(), server_id = %storage.server_id(), "serving");
     let mut sync = sync_core::serve::SyncServer::new(storage, Default::default());
     sync.relays_upstream = settings.upstream.is_some();
-    sync.quarantine_quota = Some(ingress.quarantine_quota);
-    sync.reconcile_every = ingress.reconcile_every;
+    sync.quarantine_quota = Some(device_limits.quarantine_quota);
+    sync.reconcile_every = device_limits.reconcile_every;
     let app = server::http::App::serving(sync);
     let relay = settings.upstream.clone().map(|upstream| {
         let every = std::time::Duration::from_secs(upstream_every);

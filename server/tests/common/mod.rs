@@ -119,8 +119,7 @@ impl Server {
         }
         let out = self.ok(&args);
         let id = out.split(['(', ')']).nth(1).unwrap().parse().unwrap();
-        let code = out.lines().skip_while(|l| !l.starts_with("code")).nth(1).unwrap();
-        (id, self.redeem(code.trim()))
+        (id, self.redeem(&code_of(&out)))
     }
 
     /// The credential a device gets for its enrollment code, exchanged through the storage contract as
@@ -176,6 +175,12 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The bare one-time code (`fse1_…`) `device add` or `device rotate` printed in `out`.
+pub fn code_of(out: &str) -> String {
+    let code = out.lines().skip_while(|l| !l.starts_with("code")).nth(1);
+    code.unwrap_or_else(|| panic!("no code in: {out}")).trim().to_string()
 }
 
 pub fn noon() -> DateTime<Utc> {

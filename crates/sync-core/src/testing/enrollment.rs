@@ -4,10 +4,15 @@ use super::fixtures::*;
 use crate::store::{EnrollmentCode, NewDevice, Redemption, Role, SyncStore};
 use uuid::Uuid;
 
+/// The hash of code number `n`.
+fn code_hash(n: u8) -> [u8; 32] {
+    token(100 + n)
+}
+
 fn code(device_id: Uuid, n: u8, issued: i64, expires: i64) -> EnrollmentCode {
     EnrollmentCode {
         device_id,
-        code_hash: token(100 + n),
+        code_hash: code_hash(n),
         issued_at: at(issued, 0),
         expires_at: at(expires, 0),
     }
@@ -35,10 +40,7 @@ pub async fn an_enrollment_code_is_exchanged_once<S: SyncStore>(storage: &S) {
         Redemption::Unknown
     );
     assert_eq!(
-        storage
-            .redeem_code(code(tablet.id, 1, 0, 0).code_hash, token(2), at(10, 0))
-            .await
-            .unwrap(),
+        storage.redeem_code(code_hash(1), token(2), at(10, 0)).await.unwrap(),
         Redemption::Enrolled(tablet.clone())
     );
     assert_eq!(storage.device_for_token(token(2)).await.unwrap(), Some(tablet.clone()));
@@ -46,10 +48,7 @@ pub async fn an_enrollment_code_is_exchanged_once<S: SyncStore>(storage: &S) {
 
     // Used: the second exchange is refused and the first credential still works.
     assert_eq!(
-        storage
-            .redeem_code(code(tablet.id, 1, 0, 0).code_hash, token(3), at(11, 0))
-            .await
-            .unwrap(),
+        storage.redeem_code(code_hash(1), token(3), at(11, 0)).await.unwrap(),
         Redemption::Used {
             device: "tablet 3".into(),
             at: at(10, 0)
@@ -61,10 +60,7 @@ pub async fn an_enrollment_code_is_exchanged_once<S: SyncStore>(storage: &S) {
     // Expired: not before its time, and nothing changes.
     assert!(storage.issue_code(code(tablet.id, 2, 20, 50)).await.unwrap());
     assert_eq!(
-        storage
-            .redeem_code(code(tablet.id, 2, 0, 0).code_hash, token(4), at(50, 0))
-            .await
-            .unwrap(),
+        storage.redeem_code(code_hash(2), token(4), at(50, 0)).await.unwrap(),
         Redemption::Expired {
             device: "tablet 3".into(),
             at: at(50, 0)
@@ -76,10 +72,7 @@ pub async fn an_enrollment_code_is_exchanged_once<S: SyncStore>(storage: &S) {
     assert!(storage.issue_code(code(tablet.id, 3, 60, 200)).await.unwrap());
     assert!(storage.issue_code(code(tablet.id, 4, 70, 200)).await.unwrap());
     assert_eq!(
-        storage
-            .redeem_code(code(tablet.id, 3, 0, 0).code_hash, token(5), at(80, 0))
-            .await
-            .unwrap(),
+        storage.redeem_code(code_hash(3), token(5), at(80, 0)).await.unwrap(),
         Redemption::Superseded {
             device: "tablet 3".into(),
             at: at(70, 0)
@@ -88,10 +81,7 @@ pub async fn an_enrollment_code_is_exchanged_once<S: SyncStore>(storage: &S) {
     // Revoked: its newest code no longer works either, and a revoked device gets no new code.
     assert!(storage.revoke_device(tablet.id, at(90, 0)).await.unwrap());
     assert_eq!(
-        storage
-            .redeem_code(code(tablet.id, 4, 0, 0).code_hash, token(6), at(95, 0))
-            .await
-            .unwrap(),
+        storage.redeem_code(code_hash(4), token(6), at(95, 0)).await.unwrap(),
         Redemption::Revoked {
             device: "tablet 3".into(),
             at: at(90, 0)
